@@ -1,0 +1,1 @@
+//! Bindy custom resource types.

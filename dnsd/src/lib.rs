@@ -1,0 +1,1 @@
+//! dnsd library.

@@ -1,0 +1,1 @@
+//! Bindy operator library.
