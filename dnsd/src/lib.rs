@@ -7,11 +7,14 @@
 //!   [`metrics`]: Prometheus counters.
 
 pub mod answer;
+pub mod config;
 pub mod error;
 pub mod inspect;
+pub mod metrics;
 pub mod name;
 pub mod rdata;
 pub mod rtype;
+pub mod server;
 pub mod wire;
 pub mod zone;
 pub mod zonefile;
