@@ -142,9 +142,54 @@ impl NamedBuilder {
 
     /// Writes the instance dir and config, starts `named`, and waits until `rndc status`
     /// succeeds and it answers a UDP query. Errors carry the tail of named's log.
-    pub fn start(self) -> Result<Named> {
+    ///
+    /// When the ports were chosen here (no [`port`](Self::port) / [`rndc_port`](Self::rndc_port)
+    /// / [`custom_conf`](Self::custom_conf)) and named could not bind them because something
+    /// grabbed them between our check and its bind, it retries with fresh ports (3 tries).
+    pub fn start(mut self) -> Result<Named> {
         let named_bin = find_tool("named").ok_or_else(|| Error::ToolMissing("named".into()))?;
         let rndc_bin = find_tool("rndc").ok_or_else(|| Error::ToolMissing("rndc".into()))?;
+        let ip = self.ip.unwrap_or_else(alloc_loopback_ip);
+        let tsig = self
+            .tsig
+            .take()
+            .unwrap_or_else(|| TsigKey::generate("bindy-tsig"));
+        let rndc_key = self
+            .rndc_key
+            .take()
+            .unwrap_or_else(|| TsigKey::generate("rndc"));
+        let retry_ports = self.port.is_none() && self.rndc_port.is_none() && self.custom.is_none();
+        let mut attempt = 1;
+        loop {
+            let alias = LoopbackAlias::acquire(ip)?;
+            let (tempdir, paths) = self.prepare(ip, tsig.clone(), rndc_key.clone())?;
+            let mut named = Named::new(
+                paths,
+                tempdir,
+                alias,
+                named_bin.clone(),
+                rndc_bin.clone(),
+                self.start_timeout,
+            );
+            match named.spawn_and_wait() {
+                Ok(()) => return Ok(named),
+                Err(e) if retry_ports && attempt < 3 && is_port_clash(&e) => {
+                    eprintln!("bindy-tests: named could not bind its ports, retrying: {e}");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Creates the temp dir, picks ports, writes zone files, named.conf, rndc.conf and the
+    /// TSIG key file, and checks the config with `named-checkconf` when installed.
+    fn prepare(
+        &mut self,
+        ip: Ipv4Addr,
+        tsig: TsigKey,
+        rndc_key: TsigKey,
+    ) -> Result<(tempfile::TempDir, NamedPaths)> {
         let tempdir = tempfile::Builder::new()
             .prefix("bindy-named-")
             .tempdir()
@@ -155,7 +200,6 @@ impl NamedBuilder {
             std::fs::create_dir_all(d)
                 .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
         }
-        let ip = self.ip.unwrap_or_else(alloc_loopback_ip);
         let port = self.port.unwrap_or_else(|| free_port(ip));
         let rndc_port = match self.rndc_port {
             Some(p) => p,
@@ -166,7 +210,6 @@ impl NamedBuilder {
                 }
             },
         };
-        let alias = LoopbackAlias::acquire(ip)?;
         let paths = NamedPaths {
             dir,
             zones_dir,
@@ -174,18 +217,20 @@ impl NamedBuilder {
             ip,
             port,
             rndc_port,
-            tsig: self.tsig.unwrap_or_else(|| TsigKey::generate("bindy-tsig")),
-            rndc_key: self.rndc_key.unwrap_or_else(|| TsigKey::generate("rndc")),
+            tsig,
+            rndc_key,
         };
         for (spec, text) in &self.zones {
             if let (ZoneSpec::Primary { name }, Some(text)) = (spec, text) {
                 write(&paths.zone_file(name), text)?;
             }
         }
-        let specs: Vec<ZoneSpec> = self.zones.into_iter().map(|(s, _)| s).collect();
-        let conf = match self.custom {
+        let conf = match self.custom.take() {
             Some(f) => f(&paths),
-            None => paths.render_conf(&self.options, &self.config, &specs),
+            None => {
+                let specs: Vec<ZoneSpec> = self.zones.iter().map(|(s, _)| s.clone()).collect();
+                paths.render_conf(&self.options, &self.config, &specs)
+            }
         };
         write(&paths.conf_file(), &conf)?;
         write(&paths.rndc_conf_file(), &paths.render_rndc_conf())?;
@@ -211,16 +256,21 @@ impl NamedBuilder {
                 });
             }
         }
-        let mut named = Named::new(
-            paths,
-            tempdir,
-            alias,
-            named_bin,
-            rndc_bin,
-            self.start_timeout,
-        );
-        named.spawn_and_wait()?;
-        Ok(named)
+        Ok((tempdir, paths))
+    }
+}
+
+/// True when named failed because a port it wanted was taken.
+fn is_port_clash(e: &Error) -> bool {
+    match e {
+        Error::NamedStart {
+            reason, log_tail, ..
+        } => [reason, log_tail].iter().any(|t| {
+            t.contains("address in use")
+                || t.contains("unable to listen on any configured interfaces")
+                || t.contains("couldn't add command channel")
+        }),
+        _ => false,
     }
 }
 

@@ -17,12 +17,15 @@ use wait_timeout::ChildExt;
 
 use super::conf::NamedPaths;
 use super::net::LoopbackAlias;
-use super::tools::{run, run_tool, wait_until, Output};
+use super::tools::{run, run_tool, spawn_guard, wait_until, Output};
 use super::tsig::TsigKey;
 use crate::error::{Error, Result};
 
 /// Deadline for one rndc / nsupdate / dig invocation.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+/// Log lines after which named keeps running but is unusable for tests (checked in the log
+/// of the current run only; restarts append to the same file).
+const FATAL_LOG_LINES: &[&str] = &["couldn't add command channel"];
 /// Lines of named's log quoted in errors.
 const LOG_TAIL_LINES: usize = 40;
 
@@ -37,6 +40,8 @@ pub struct Named {
     named_bin: PathBuf,
     rndc_bin: PathBuf,
     start_timeout: Duration,
+    /// Length of the log file when the current run started.
+    log_start: usize,
 }
 
 impl Named {
@@ -56,6 +61,7 @@ impl Named {
             named_bin,
             rndc_bin,
             start_timeout,
+            log_start: 0,
         }
     }
 
@@ -216,7 +222,12 @@ impl Named {
         let log_err = log
             .try_clone()
             .map_err(|e| Error::io("duplicating named log handle", e))?;
+        self.log_start = log
+            .metadata()
+            .map(|m| usize::try_from(m.len()).unwrap_or(0))
+            .unwrap_or(0);
         let conf = self.paths.conf_file();
+        let _guard = spawn_guard();
         let child = Command::new(&self.named_bin)
             .arg("-g")
             .arg("-c")
@@ -229,6 +240,7 @@ impl Named {
             .stderr(log_err)
             .spawn()
             .map_err(|e| Error::io(format!("spawning {}", self.named_bin.display()), e))?;
+        drop(_guard);
         self.child = Some(child);
         self.wait_ready()
     }
@@ -242,6 +254,13 @@ impl Named {
                     self.child = None;
                     return Err(self.start_error(format!("named exited with {status}")));
                 }
+            }
+            let log = self.log();
+            let this_run = log.get(self.log_start..).unwrap_or(&log);
+            if let Some(fatal) = FATAL_LOG_LINES.iter().find(|l| this_run.contains(*l)) {
+                let reason = format!("named logged \"{fatal}\"");
+                self.kill();
+                return Err(self.start_error(reason));
             }
             if udp_probe(self.addr()) && self.rndc(&["status"]).is_ok() {
                 return Ok(());

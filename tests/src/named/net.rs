@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::tools::run_tool;
+use super::tools::{probe_guard, run_tool};
 use crate::error::{Error, Result};
 
 static NEXT_IP: AtomicU32 = AtomicU32::new(0);
@@ -74,6 +74,7 @@ pub fn try_free_port(ip: Ipv4Addr) -> Option<u16> {
 /// True when both a UDP socket and a TCP listener can be bound on `ip:port` now.
 pub fn port_is_free(ip: Ipv4Addr, port: u16) -> bool {
     let addr = SocketAddrV4::new(ip, port);
+    let _no_fork_meanwhile = probe_guard();
     let tcp = TcpListener::bind(addr);
     let udp = UdpSocket::bind(addr);
     tcp.is_ok() && udp.is_ok()

@@ -9,11 +9,25 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use wait_timeout::ChildExt;
 
 use crate::error::{Error, Result};
+
+/// Taken shared while this crate spawns a child, exclusively while it probes a port: a child
+/// forked during a probe holds copies of the probe's sockets until it execs, which can make
+/// the port look taken to the `named` started right after (seen as flaky AddrInUse).
+static SPAWN_LOCK: RwLock<()> = RwLock::new(());
+
+pub(crate) fn spawn_guard() -> RwLockReadGuard<'static, ()> {
+    SPAWN_LOCK.read().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn probe_guard() -> RwLockWriteGuard<'static, ()> {
+    SPAWN_LOCK.write().unwrap_or_else(|e| e.into_inner())
+}
 
 const EXTRA_DIRS: [&str; 2] = ["/usr/sbin", "/sbin"];
 
@@ -110,9 +124,11 @@ where
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::io(format!("spawning `{shown}`"), e))?;
+    let spawned = {
+        let _guard = spawn_guard();
+        cmd.spawn()
+    };
+    let mut child = spawned.map_err(|e| Error::io(format!("spawning `{shown}`"), e))?;
     if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A write error means the tool exited early; its exit status and stderr say why.
         let _ = pipe.write_all(text.as_bytes());
