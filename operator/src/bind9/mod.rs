@@ -13,8 +13,8 @@
 //! - [`catalog`]: RFC 9432 catalog zone maintained on the primaries.
 
 // pub mod catalog;
+pub mod namedconf;
 pub mod names;
-// pub mod namedconf;
 // pub mod notify;
 // pub mod rndc;
 // pub mod serial;

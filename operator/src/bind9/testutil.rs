@@ -46,7 +46,6 @@ pub fn checkzone(origin: &str, text: &str) -> Result<String, String> {
 }
 
 /// Runs `named-checkconf` on the text (with `-z` it also loads the zones it names).
-#[allow(dead_code)]
 pub fn checkconf(text: &str, load_zones: bool) -> Result<(), String> {
     let mut f = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
     f.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
