@@ -121,6 +121,7 @@ fn update_on_primary_reaches_secondary() {
             )
         });
 
+    let t0 = std::time::Instant::now();
     primary
         .nsupdate("update add new.pair.test. 60 A 192.0.2.99")
         .expect("nsupdate on primary");
@@ -135,6 +136,10 @@ fn update_on_primary_reaches_secondary() {
             )
         });
     assert_eq!(got, ["192.0.2.99"]);
+    eprintln!(
+        "update reached the secondary after {:?} (NOTIFY + IXFR)",
+        t0.elapsed()
+    );
 }
 
 #[test]
@@ -183,5 +188,63 @@ fn missing_tool_fails_under_ci() {
     assert!(
         text.contains("bindy-no-such-tool-4711") && text.contains("CI=true"),
         "{text}"
+    );
+}
+
+#[test]
+fn custom_conf_is_used_verbatim() {
+    if !require_tools(TOOLS) {
+        return;
+    }
+    // What the operator's generator will do: a whole named.conf built from the paths, here
+    // with a zone statement of its own and the fixture's keys/controls pieces.
+    let mut ns = NamedBuilder::new()
+        .primary_zone("custom.test", &zone_text("custom.test", 7))
+        .custom_conf(|p| {
+            format!(
+                "options {{\n{}\tversion \"bindy-custom\";\n}};\n{}{}{}",
+                p.base_options(),
+                p.keys_stanza(),
+                p.controls_stanza(),
+                p.primary_zone_stanza("custom.test")
+            )
+        })
+        .start()
+        .expect("start named with custom conf");
+    let conf = std::fs::read_to_string(ns.paths().conf_file()).unwrap();
+    assert!(conf.contains("version \"bindy-custom\";"));
+    let version = ns.dig(&["+short", "version.bind", "TXT", "CH"]).unwrap();
+    assert_eq!(version.trim(), "\"bindy-custom\"");
+    assert_eq!(
+        ns.dig_short("www.custom.test", "A").unwrap(),
+        ["192.0.2.80"]
+    );
+    ns.stop();
+    assert!(ns.pid().is_none());
+}
+
+#[test]
+fn failures_carry_named_log_and_drop_cleans_up() {
+    if !require_tools(TOOLS) {
+        return;
+    }
+    let ns = NamedBuilder::new().start().expect("start named");
+    let err = ns
+        .add_zone("broken.test", "this is not a zone file\n")
+        .expect_err("a broken zone must not load");
+    let msg = err.to_string();
+    assert!(msg.contains("addzone"), "{msg}");
+    assert!(msg.contains("named log (tail)"), "{msg}");
+    assert!(msg.contains("broken.test"), "{msg}");
+
+    let dir = ns.paths().dir.clone();
+    let pid = ns.pid().expect("running");
+    assert!(dir.exists());
+    drop(ns);
+    assert!(!dir.exists(), "temp dir removed on drop");
+    let proc_path = format!("/proc/{pid}");
+    assert!(
+        !std::path::Path::new(&proc_path).exists(),
+        "named {pid} still running after drop"
     );
 }
