@@ -6,6 +6,8 @@
 //! empty non-terminals included, blocks synthesis), delegations (referral without AA, NS in
 //! authority, glue in additional), DS from the parent side of a cut, DNAME substitution,
 //! NXDOMAIN/NODATA with the SOA at TTL min(SOA TTL, SOA minimum), minimal ANY over UDP.
+//! Like named, CNAME/DNAME chains are followed, and additional data is taken, only inside
+//! the zone of the question (a chain leaving it ends with NOERROR; a loop is SERVFAIL).
 //! Positive answers carry no authority section and A/AAAA for NS/MX/SRV targets in the
 //! additional section (what named does with `minimal-responses no-auth`).
 
@@ -61,8 +63,8 @@ struct Item<'z> {
 
 enum Found<'z> {
     Outside,
-    Referral(&'z Node),
-    Dname(&'z Node, usize),
+    Referral(&'z Zone, &'z Node),
+    Dname(&'z Zone, &'z Node, usize),
     Node(&'z Zone, &'z Node),
     NxDomain(&'z Zone),
 }
@@ -87,10 +89,10 @@ fn lookup<'z>(zones: &'z ZoneSet, cur: &NameBuf, qtype: u16) -> Found<'z> {
             None => break,
             Some(n) => {
                 if i < zi && n.has(rtype::NS) && !(i == 0 && qtype == rtype::DS) {
-                    return Found::Referral(n);
+                    return Found::Referral(zone, n);
                 }
                 if i > 0 && n.has(rtype::DNAME) {
-                    return Found::Dname(n, i);
+                    return Found::Dname(zone, n, i);
                 }
                 if i == 0 {
                     return Found::Node(zone, n);
@@ -198,7 +200,7 @@ impl Engine {
             BADVERS
         } else if qclass != rtype::CLASS_IN {
             REFUSED
-        } else if qtype == rtype::OPT || ((qtype == rtype::AXFR || qtype == rtype::IXFR) && !tcp) {
+        } else if qtype == rtype::OPT {
             FORMERR
         } else if qtype == rtype::AXFR || qtype == rtype::IXFR || qtype == rtype::TSIG {
             REFUSED
@@ -241,11 +243,26 @@ impl Engine {
         let mut rcode = NOERROR;
         let mut aa = false;
         let mut visited = [0usize; MAX_CHAIN];
+        let mut first_zone: Option<&Zone> = None;
         self.cur.clone_from(&self.qname);
         let cur = &mut self.cur;
         let comp = &mut self.comp;
         for step in 0..MAX_CHAIN {
-            match lookup(zones, cur, qtype) {
+            let found = lookup(zones, cur, qtype);
+            let zone = match &found {
+                Found::Outside => None,
+                Found::NxDomain(z)
+                | Found::Referral(z, _)
+                | Found::Dname(z, _, _)
+                | Found::Node(z, _) => Some(*z),
+            };
+            match (first_zone, zone) {
+                (None, z) => first_zone = z,
+                // The chain left the zone of the question: stop here, as named does.
+                (Some(a), Some(b)) if std::ptr::eq(a, b) => {}
+                (Some(_), _) => break,
+            }
+            match found {
                 Found::Outside => {
                     if step == 0 {
                         return REFUSED;
@@ -258,7 +275,7 @@ impl Engine {
                     auth.extend(negative(z));
                     break;
                 }
-                Found::Referral(cut) => {
+                Found::Referral(z, cut) => {
                     if let Some(ns) = cut.get(rtype::NS) {
                         auth.push(Item {
                             owner: &cut.name,
@@ -266,11 +283,11 @@ impl Engine {
                             ttl: ns.ttl,
                             required: true,
                         });
-                        targets(zones, ns, &mut add, true);
+                        targets(z, ns, &mut add, true);
                     }
                     break;
                 }
-                Found::Dname(node, i) => {
+                Found::Dname(_, node, i) => {
                     aa |= step == 0;
                     let Some(d) = node.get(rtype::DNAME) else {
                         break;
@@ -300,6 +317,7 @@ impl Engine {
                     aa |= step == 0;
                     let addr = node as *const Node as usize;
                     if visited[..step].contains(&addr) {
+                        rcode = SERVFAIL;
                         break;
                     }
                     visited[step] = addr;
@@ -323,7 +341,7 @@ impl Engine {
                             comp.write_rr(out, cur.wire(), qtype, set.ttl, rd);
                             an += 1;
                         }
-                        targets(zones, set, &mut add, false);
+                        targets(z, set, &mut add, false);
                         break;
                     }
                     if let Some(c) = node.get(rtype::CNAME) {
@@ -385,7 +403,7 @@ impl Engine {
 }
 
 /// A/AAAA for the targets of NS/MX/SRV (glue for referrals, marked required).
-fn targets<'z>(zones: &'z ZoneSet, set: &'z RRset, add: &mut Vec<Item<'z>>, glue: bool) {
+fn targets<'z>(z: &'z Zone, set: &'z RRset, add: &mut Vec<Item<'z>>, glue: bool) {
     let Some(off) = rtype::additional_target(set.rtype) else {
         return;
     };
@@ -395,13 +413,12 @@ fn targets<'z>(zones: &'z ZoneSet, set: &'z RRset, add: &mut Vec<Item<'z>>, glue
         if !t.set(wire) {
             continue;
         }
-        let Some((z, _)) = zones.find(&t) else {
+        if !crate::name::is_subdomain(t.key(), &z.origin) {
             continue;
-        };
+        }
         let Some(node) = z.nodes.get(t.key()) else {
             continue;
         };
-        let inside = crate::name::is_subdomain(t.key(), &z.origin);
         for ty in [rtype::A, rtype::AAAA] {
             if let Some(s) = node.get(ty) {
                 if !add.iter().any(|i| std::ptr::eq(i.set, s)) {
@@ -409,7 +426,7 @@ fn targets<'z>(zones: &'z ZoneSet, set: &'z RRset, add: &mut Vec<Item<'z>>, glue
                         owner: &node.name,
                         set: s,
                         ttl: s.ttl,
-                        required: glue && inside,
+                        required: glue,
                     });
                 }
             }

@@ -98,16 +98,14 @@ fn cname_chains_are_followed_across_zones() {
             "www.example.com. 3600 A 192.0.2.81",
         ])
     );
+    // like named: the chain stops where it leaves the zone
     let s = ask("outside.example.com.", rtype::A);
-    assert!(
-        s.answer.contains("www.other.test. 600 A 198.51.100.80"),
-        "{s:?}"
-    );
+    assert_eq!((s.rcode, s.answer.len()), (0, 1), "{s:?}");
     let s = ask("dangling.example.com.", rtype::A);
     assert_eq!(s.rcode, NXDOMAIN as u16);
     assert_eq!(s.answer.len(), 1);
     let s = ask("loop1.example.com.", rtype::A);
-    assert_eq!((s.rcode, s.answer.len()), (0, 2));
+    assert_eq!((s.rcode, s.answer.len()), (SERVFAIL as u16, 2));
     let s = ask("alias.example.com.", rtype::CNAME);
     assert_eq!(
         s.answer,
@@ -171,13 +169,7 @@ fn referrals_have_ns_and_glue_without_aa() {
 fn additional_section_for_mx_ns_srv() {
     let s = ask("example.com.", rtype::MX);
     assert_eq!(s.answer.len(), 2);
-    assert_eq!(
-        s.additional,
-        set(&[
-            "mail.example.com. 3600 A 192.0.2.25",
-            "mail.other.test. 600 A 198.51.100.25"
-        ])
-    );
+    assert_eq!(s.additional, set(&["mail.example.com. 3600 A 192.0.2.25",]));
     let s = ask("example.com.", rtype::NS);
     assert_eq!(s.additional.len(), 3);
     let s = ask("_sip._tcp.example.com.", rtype::SRV);
@@ -233,7 +225,7 @@ fn errors_refused_notimp_formerr_badvers() {
     q[5] = 2; // QDCOUNT 2
     assert_eq!(ask_with(&q, false).rcode, FORMERR as u16);
     let q = query(1, "example.com.", rtype::AXFR, false, None);
-    assert_eq!(ask_with(&q, false).rcode, FORMERR as u16);
+    assert_eq!(ask_with(&q, false).rcode, REFUSED as u16);
     // responses and runts are dropped
     let mut q = query(1, "www.example.com.", rtype::A, false, None);
     q[2] |= 0x80;
