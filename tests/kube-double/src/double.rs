@@ -106,6 +106,9 @@ impl ApiServerDouble {
 
     /// A `kube::Client` for this double, default namespace `default`.
     pub fn client(&self) -> Result<kube::Client> {
+        // kube's `rustls-tls` feature picks no crypto provider; the client needs one even for
+        // plain http. Installing fails harmlessly when one is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut cfg = kube::Config::new(self.url.parse::<http::Uri>()?);
         cfg.default_namespace = "default".into();
         Ok(kube::Client::try_from(cfg)?)

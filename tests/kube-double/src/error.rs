@@ -58,11 +58,7 @@ impl ApiError {
 
     /// 404 NotFound, `pods "x" not found`.
     pub fn not_found(qualified: &str, group: &str, plural: &str, name: &str) -> Self {
-        let mut e = Self::new(
-            404,
-            "NotFound",
-            format!("{qualified} \"{name}\" not found"),
-        );
+        let mut e = Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found"));
         e.details = Some(json!({"name": name, "group": group, "kind": plural}));
         e
     }
@@ -102,7 +98,13 @@ impl ApiError {
     }
 
     /// 422 Invalid with one cause per offending field.
-    pub fn invalid(kind_group: &str, name: &str, group: &str, kind: &str, causes: &[FieldError]) -> Self {
+    pub fn invalid(
+        kind_group: &str,
+        name: &str,
+        group: &str,
+        kind: &str,
+        causes: &[FieldError],
+    ) -> Self {
         let summary: Vec<String> = causes.iter().map(FieldError::to_string).collect();
         let summary = if summary.len() == 1 {
             summary.join("")

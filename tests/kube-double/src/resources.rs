@@ -104,7 +104,16 @@ impl ResourceType {
     }
 
     fn api_resource(&self) -> Vec<Value> {
-        let verbs = json!(["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]);
+        let verbs = json!([
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch"
+        ]);
         let mut main = json!({
             "name": self.plural, "singularName": self.singular, "namespaced": self.namespaced,
             "kind": self.kind, "verbs": verbs,
@@ -134,11 +143,51 @@ pub fn builtins() -> Vec<ResourceType> {
         R::builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"], false),
         R::builtin("", "v1", "secrets", "Secret", true, &[], false),
         R::builtin("", "v1", "events", "Event", true, &["ev"], false),
-        R::builtin("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false),
-        R::builtin("events.k8s.io", "v1", "events", "Event", true, &["ev"], false),
-        R::builtin("apps", "v1", "statefulsets", "StatefulSet", true, &["sts"], true),
-        R::builtin("apps", "v1", "deployments", "Deployment", true, &["deploy"], true),
-        R::builtin("coordination.k8s.io", "v1", "leases", "Lease", true, &[], false),
+        R::builtin(
+            "",
+            "v1",
+            "serviceaccounts",
+            "ServiceAccount",
+            true,
+            &["sa"],
+            false,
+        ),
+        R::builtin(
+            "events.k8s.io",
+            "v1",
+            "events",
+            "Event",
+            true,
+            &["ev"],
+            false,
+        ),
+        R::builtin(
+            "apps",
+            "v1",
+            "statefulsets",
+            "StatefulSet",
+            true,
+            &["sts"],
+            true,
+        ),
+        R::builtin(
+            "apps",
+            "v1",
+            "deployments",
+            "Deployment",
+            true,
+            &["deploy"],
+            true,
+        ),
+        R::builtin(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            "Lease",
+            true,
+            &[],
+            false,
+        ),
         R::builtin(
             "apiextensions.k8s.io",
             "v1",
@@ -153,7 +202,11 @@ pub fn builtins() -> Vec<ResourceType> {
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -162,20 +215,30 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
     let spec = crd.get("spec").ok_or("spec: Required value")?;
     let group = spec["group"].as_str().ok_or("spec.group: Required value")?;
     let names = &spec["names"];
-    let plural = names["plural"].as_str().ok_or("spec.names.plural: Required value")?;
-    let kind = names["kind"].as_str().ok_or("spec.names.kind: Required value")?;
+    let plural = names["plural"]
+        .as_str()
+        .ok_or("spec.names.plural: Required value")?;
+    let kind = names["kind"]
+        .as_str()
+        .ok_or("spec.names.kind: Required value")?;
     let expected = format!("{plural}.{group}");
     if crd.pointer("/metadata/name").and_then(Value::as_str) != Some(expected.as_str()) {
-        return Err(format!("metadata.name: Invalid value: must be spec.names.plural+\".\"+spec.group ({expected})"));
+        return Err(format!(
+            "metadata.name: Invalid value: must be spec.names.plural+\".\"+spec.group ({expected})"
+        ));
     }
     let namespaced = spec["scope"].as_str().unwrap_or("Namespaced") == "Namespaced";
     let mut versions = Vec::new();
     let mut validators = Vec::new();
     let mut printer_columns = Vec::new();
     let mut has_status = false;
-    let vs = spec["versions"].as_array().ok_or("spec.versions: Required value")?;
+    let vs = spec["versions"]
+        .as_array()
+        .ok_or("spec.versions: Required value")?;
     for v in vs {
-        let name = v["name"].as_str().ok_or("spec.versions[].name: Required value")?;
+        let name = v["name"]
+            .as_str()
+            .ok_or("spec.versions[].name: Required value")?;
         if !v["served"].as_bool().unwrap_or(false) {
             continue;
         }
@@ -198,7 +261,10 @@ pub fn from_crd(crd: &Value) -> Result<ResourceType, String> {
         }
     }
     if versions.is_empty() {
-        return Err("spec.versions: Invalid value: must have exactly one version marked as storage version".into());
+        return Err(
+            "spec.versions: Invalid value: must have exactly one version marked as storage version"
+                .into(),
+        );
     }
     Ok(ResourceType {
         group: group.into(),
@@ -237,7 +303,9 @@ impl Registry {
     pub fn find(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
         self.types
             .iter()
-            .find(|t| t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version))
+            .find(|t| {
+                t.group == group && t.plural == plural && t.versions.iter().any(|v| v == version)
+            })
             .cloned()
     }
 
@@ -260,13 +328,15 @@ impl Registry {
 
     /// Add or replace a CRD-defined type.
     pub fn upsert(&mut self, t: ResourceType) {
-        self.types.retain(|x| !(x.group == t.group && x.plural == t.plural));
+        self.types
+            .retain(|x| !(x.group == t.group && x.plural == t.plural));
         self.types.push(Arc::new(t));
     }
 
     /// Remove a CRD-defined type.
     pub fn remove(&mut self, group: &str, plural: &str) {
-        self.types.retain(|x| !(x.group == group && x.plural == plural));
+        self.types
+            .retain(|x| !(x.group == group && x.plural == plural));
     }
 
     /// `/api`
@@ -315,12 +385,15 @@ impl Registry {
 
     /// `/apis/{group}`
     pub fn api_group(&self, group: &str) -> Option<Value> {
-        self.groups().iter().find(|(g, _)| g == group).map(|(g, v)| {
-            let mut d = Self::group_doc(g, v);
-            d["kind"] = json!("APIGroup");
-            d["apiVersion"] = json!("v1");
-            d
-        })
+        self.groups()
+            .iter()
+            .find(|(g, _)| g == group)
+            .map(|(g, v)| {
+                let mut d = Self::group_doc(g, v);
+                d["kind"] = json!("APIGroup");
+                d["apiVersion"] = json!("v1");
+                d
+            })
     }
 
     /// `/api/v1` or `/apis/{group}/{version}`
@@ -339,6 +412,8 @@ impl Registry {
         } else {
             format!("{group}/{version}")
         };
-        Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+        Some(
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+        )
     }
 }

@@ -52,15 +52,32 @@ fn truthy(q: &HashMap<String, String>, k: &str) -> bool {
 }
 
 /// Entry point for every request.
-pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query());
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let ctype = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
-        Err(e) => return Ok(error_response(&ApiError::bad_request(format!("reading body: {e}")))),
+        Err(e) => {
+            return Ok(error_response(&ApiError::bad_request(format!(
+                "reading body: {e}"
+            ))))
+        }
     };
     tracing::debug!(%method, %path, ?query, "kube-double request");
     let resp = route(&shared, &method, &path, &query, &accept, &ctype, &body).await;
@@ -76,35 +93,65 @@ async fn route(
     ctype: &str,
     body: &Bytes,
 ) -> Result<Response<Body>, ApiError> {
-    let parts: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let parts: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     let reg = sh.store.registry();
     let (group, version, rest) = match parts.as_slice() {
         ["version"] => {
-            return Ok(json_response(200, &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-bindy-test-double",
+            return Ok(json_response(
+                200,
+                &json!({"major": "1", "minor": "33", "gitVersion": "v1.33.0-bindy-test-double",
                 "gitCommit": "test-double", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-                "goVersion": "none", "compiler": "none", "platform": "linux/amd64"})))
+                "goVersion": "none", "compiler": "none", "platform": "linux/amd64"}),
+            ))
         }
         ["healthz"] | ["livez"] | ["readyz"] => {
-            return Ok(Response::new(Full::new(Bytes::from_static(b"ok")).boxed_unsync()))
+            return Ok(Response::new(
+                Full::new(Bytes::from_static(b"ok")).boxed_unsync(),
+            ))
         }
         ["api"] => return Ok(json_response(200, &reg.api_versions(&sh.addr))),
         ["apis"] => return Ok(json_response(200, &reg.api_group_list())),
-        ["api", v] => return reg.resource_list("", v).map(|d| json_response(200, &d)).ok_or_else(|| ApiError::no_route(path)),
-        ["apis", g] => return reg.api_group(g).map(|d| json_response(200, &d)).ok_or_else(|| ApiError::no_route(path)),
-        ["apis", g, v] => return reg.resource_list(g, v).map(|d| json_response(200, &d)).ok_or_else(|| ApiError::no_route(path)),
+        ["api", v] => {
+            return reg
+                .resource_list("", v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(|| ApiError::no_route(path))
+        }
+        ["apis", g] => {
+            return reg
+                .api_group(g)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(|| ApiError::no_route(path))
+        }
+        ["apis", g, v] => {
+            return reg
+                .resource_list(g, v)
+                .map(|d| json_response(200, &d))
+                .ok_or_else(|| ApiError::no_route(path))
+        }
         ["api", v, rest @ ..] => ("", *v, rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::no_route(path)),
     };
     // namespaces/{ns}/{resource}/... vs cluster-scoped {resource}/...
     let (ns, plural, name, sub) = match rest {
-        ["namespaces", ns, res, tail @ ..] if *res != "status" && *res != "finalize" => {
-            (Some(ns.to_string()), *res, tail.first().copied(), tail.get(1).copied())
-        }
+        ["namespaces", ns, res, tail @ ..] if *res != "status" && *res != "finalize" => (
+            Some(ns.to_string()),
+            *res,
+            tail.first().copied(),
+            tail.get(1).copied(),
+        ),
         [res, tail @ ..] => (None, *res, tail.first().copied(), tail.get(1).copied()),
         [] => return Err(ApiError::no_route(path)),
     };
-    let t = sh.store.target(group, version, plural, ns).ok_or_else(|| ApiError::no_route(path))?;
+    let t = sh
+        .store
+        .target(group, version, plural, ns)
+        .ok_or_else(|| ApiError::no_route(path))?;
     if t.rt.namespaced && t.namespace.is_none() && name.is_some() {
         return Err(ApiError::no_route(path));
     }
@@ -115,15 +162,25 @@ async fn route(
     };
     let filter = || -> Result<Filter, ApiError> {
         Ok(Filter {
-            labels: LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?,
-            fields: FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default())?,
+            labels: LabelSelector::parse(
+                q.get("labelSelector")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )?,
+            fields: FieldSelector::parse(
+                q.get("fieldSelector")
+                    .map(String::as_str)
+                    .unwrap_or_default(),
+            )?,
         })
     };
     let parse_body = || -> Result<Value, ApiError> {
         if ctype.contains("yaml") {
-            serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
+            serde_yaml::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid YAML body: {e}")))
         } else {
-            serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
         }
     };
     let table = accept.contains("as=Table");
@@ -140,23 +197,35 @@ async fn route(
             if table {
                 return Ok(json_response(200, &crate::table::table(&t, &items, rv)));
             }
-            Ok(json_response(200, &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
-                "metadata": {"resourceVersion": rv.to_string()}, "items": items})))
+            Ok(json_response(
+                200,
+                &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
+                "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+            ))
         }
         (Method::POST, None) => Ok(json_response(201, &store.create(&t, parse_body()?)?)),
         (Method::DELETE, None) => {
             let items = store.delete_collection(&t, &filter()?);
-            Ok(json_response(200, &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
-                "metadata": {"resourceVersion": store.resource_version().to_string()}, "items": items})))
+            Ok(json_response(
+                200,
+                &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
+                "metadata": {"resourceVersion": store.resource_version().to_string()}, "items": items}),
+            ))
         }
         (Method::GET, Some(n)) => {
             let obj = store.get(&t, n)?;
             if table {
-                return Ok(json_response(200, &crate::table::table(&t, &[obj], store.resource_version())));
+                return Ok(json_response(
+                    200,
+                    &crate::table::table(&t, &[obj], store.resource_version()),
+                ));
             }
             Ok(json_response(200, &obj))
         }
-        (Method::PUT, Some(n)) => Ok(json_response(200, &store.replace(&t, n, parse_body()?, status)?)),
+        (Method::PUT, Some(n)) => Ok(json_response(
+            200,
+            &store.replace(&t, n, parse_body()?, status)?,
+        )),
         (Method::PATCH, Some(n)) => {
             let ct = ctype.split(';').next().unwrap_or_default().trim();
             let kind = match ct {
@@ -164,14 +233,25 @@ async fn route(
                 "application/json-patch+json" => PatchKind::Json,
                 "application/strategic-merge-patch+json" => PatchKind::Strategic,
                 "application/apply-patch+yaml" | "application/apply-patch+json" => {
-                    PatchKind::Apply(q.get("fieldManager").cloned().unwrap_or_else(|| "default".into()))
+                    PatchKind::Apply(
+                        q.get("fieldManager")
+                            .cloned()
+                            .unwrap_or_else(|| "default".into()),
+                    )
                 }
                 other => return Err(ApiError::unsupported_media_type(other)),
             };
-            Ok(json_response(200, &store.patch(&t, n, &kind, parse_body()?, status)?))
+            Ok(json_response(
+                200,
+                &store.patch(&t, n, &kind, parse_body()?, status)?,
+            ))
         }
         (Method::DELETE, Some(n)) => {
-            let opts = if body.is_empty() { json!({}) } else { parse_body()? };
+            let opts = if body.is_empty() {
+                json!({})
+            } else {
+                parse_body()?
+            };
             Ok(json_response(200, &store.delete(&t, n, &opts)?))
         }
         _ => Err(ApiError::method_not_allowed()),
@@ -189,11 +269,19 @@ fn bookmark(t: &Target, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    event_line("BOOKMARK", json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(&t.version), "metadata": meta}))
+    event_line(
+        "BOOKMARK",
+        json!({"kind": t.rt.kind, "apiVersion": t.rt.api_version(&t.version), "metadata": meta}),
+    )
 }
 
 /// Start a streaming watch: one JSON event per line over a chunked response.
-fn watch(sh: &Arc<Shared>, t: &Target, q: &HashMap<String, String>, f: Filter) -> Result<Response<Body>, ApiError> {
+fn watch(
+    sh: &Arc<Shared>,
+    t: &Target,
+    q: &HashMap<String, String>,
+    f: Filter,
+) -> Result<Response<Body>, ApiError> {
     let send_initial = truthy(q, "sendInitialEvents");
     let bookmarks = truthy(q, "allowWatchBookmarks");
     let timeout = q
@@ -209,7 +297,12 @@ fn watch(sh: &Arc<Shared>, t: &Target, q: &HashMap<String, String>, f: Filter) -
         .header(header::TRANSFER_ENCODING, "chunked")
         .body(body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let start = match sh.store.watch(t, q.get("resourceVersion").map(String::as_str), send_initial, &f) {
+    let start = match sh.store.watch(
+        t,
+        q.get("resourceVersion").map(String::as_str),
+        send_initial,
+        &f,
+    ) {
         Ok(s) => s,
         Err(e) if e.code == 410 => {
             let line = event_line("ERROR", e.to_status());
@@ -227,7 +320,11 @@ fn watch(sh: &Arc<Shared>, t: &Target, q: &HashMap<String, String>, f: Filter) -
         let mut rx = start.rx;
         let mut last_rv = start.start_rv;
         for ev in &start.initial {
-            if tx.send(event_line(ev.kind, t.present(ev.object.clone()))).await.is_err() {
+            if tx
+                .send(event_line(ev.kind, t.present(ev.object.clone())))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

@@ -75,7 +75,10 @@ impl Target {
     /// Set apiVersion/kind as the client asked for them.
     pub fn present(&self, mut v: Value) -> Value {
         if let Some(m) = v.as_object_mut() {
-            m.insert("apiVersion".into(), json!(self.rt.api_version(&self.version)));
+            m.insert(
+                "apiVersion".into(),
+                json!(self.rt.api_version(&self.version)),
+            );
             m.insert("kind".into(), json!(self.rt.kind));
         }
         v
@@ -96,10 +99,19 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub(crate) fn matches(&self, t: &Target, group: &str, plural: &str, ns: &str, obj: &Value) -> bool {
+    pub(crate) fn matches(
+        &self,
+        t: &Target,
+        group: &str,
+        plural: &str,
+        ns: &str,
+        obj: &Value,
+    ) -> bool {
         group == t.rt.group
             && plural == t.rt.plural
-            && t.namespace.as_deref().is_none_or(|n| !t.rt.namespaced || n == ns)
+            && t.namespace
+                .as_deref()
+                .is_none_or(|n| !t.rt.namespaced || n == ns)
             && self.labels.matches(obj)
             && self.fields.matches(obj)
     }
@@ -135,7 +147,9 @@ pub struct WatchStart {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 pub(crate) fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
@@ -184,7 +198,13 @@ impl Store {
     }
 
     /// Resolve a URL's group/version/resource to a target.
-    pub fn target(&self, group: &str, version: &str, plural: &str, ns: Option<String>) -> Option<Target> {
+    pub fn target(
+        &self,
+        group: &str,
+        version: &str,
+        plural: &str,
+        ns: Option<String>,
+    ) -> Option<Target> {
         let rt = self.lock().registry.find(group, version, plural)?;
         Some(Target {
             rt,
@@ -205,7 +225,13 @@ impl Store {
 
     /// Record a change: assign the next resourceVersion, store or remove the object, append to
     /// the history window and notify watches. CRD changes update the served types.
-    pub(crate) fn commit(&self, st: &mut State, key: Key, mut obj: Value, kind: &'static str) -> Value {
+    pub(crate) fn commit(
+        &self,
+        st: &mut State,
+        key: Key,
+        mut obj: Value,
+        kind: &'static str,
+    ) -> Value {
         st.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(st.rv.to_string()));
         if kind == "DELETED" {
@@ -237,8 +263,16 @@ impl Store {
     }
 
     fn crd_changed(&self, st: &mut State, crd: &Value, kind: &'static str) {
-        let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_string();
-        let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_string();
+        let group = crd
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let plural = crd
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if kind == "DELETED" {
             st.registry.remove(&group, &plural);
             let doomed: Vec<(Key, Value)> = st
@@ -279,14 +313,21 @@ impl Store {
     /// Subscribe a watch. `rv` None/""/"0" (or `send_initial`) starts with synthetic ADDED events
     /// for the current objects; a numeric rv replays history after it, or fails with 410 Gone
     /// when that version has left the history window.
-    pub fn watch(&self, t: &Target, rv: Option<&str>, send_initial: bool, f: &Filter) -> Result<WatchStart, ApiError> {
+    pub fn watch(
+        &self,
+        t: &Target,
+        rv: Option<&str>,
+        send_initial: bool,
+        f: &Filter,
+    ) -> Result<WatchStart, ApiError> {
         let st = self.lock();
         let rx = self.tx.subscribe();
         let from = match rv {
             None | Some("") | Some("0") => None,
-            Some(s) => Some(s.parse::<u64>().map_err(|_| {
-                ApiError::bad_request(format!("invalid resource version: {s}"))
-            })?),
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+            ),
         };
         let initial = match from {
             Some(n) if !send_initial => {
@@ -295,7 +336,9 @@ impl Store {
                 }
                 st.history
                     .iter()
-                    .filter(|e| e.rv > n && f.matches(t, &e.group, &e.plural, &e.namespace, &e.object))
+                    .filter(|e| {
+                        e.rv > n && f.matches(t, &e.group, &e.plural, &e.namespace, &e.object)
+                    })
                     .cloned()
                     .collect()
             }
@@ -305,7 +348,9 @@ impl Store {
                 .filter(|(k, v)| f.matches(t, &k.group, &k.plural, &k.namespace, v))
                 .map(|(k, v)| {
                     Arc::new(WatchEvent {
-                        rv: meta_str(v, "resourceVersion").and_then(|s| s.parse().ok()).unwrap_or(st.rv),
+                        rv: meta_str(v, "resourceVersion")
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(st.rv),
                         kind: "ADDED",
                         group: k.group.clone(),
                         plural: k.plural.clone(),
@@ -335,7 +380,11 @@ impl Store {
         let terminating: HashSet<String> = st
             .objects
             .iter()
-            .filter(|(k, v)| k.plural == "namespaces" && k.group.is_empty() && v.pointer("/metadata/deletionTimestamp").is_some())
+            .filter(|(k, v)| {
+                k.plural == "namespaces"
+                    && k.group.is_empty()
+                    && v.pointer("/metadata/deletionTimestamp").is_some()
+            })
             .map(|(k, _)| k.name.clone())
             .collect();
         let victims: Vec<Key> = st
@@ -351,7 +400,9 @@ impl Store {
                     .is_some_and(|refs| {
                         !refs.is_empty()
                             && refs.iter().all(|r| {
-                                r.get("uid").and_then(Value::as_str).is_none_or(|u| !uids.contains(u))
+                                r.get("uid")
+                                    .and_then(Value::as_str)
+                                    .is_none_or(|u| !uids.contains(u))
                             })
                     });
                 orphan || (!k.namespace.is_empty() && terminating.contains(&k.namespace))
@@ -384,7 +435,12 @@ impl Store {
     /// Delete by key: removes at once without finalizers, else sets deletionTimestamp.
     pub(crate) fn delete_key(&self, st: &mut State, key: &Key) -> Result<Value, ApiError> {
         let Some(mut obj) = st.objects.get(key).cloned() else {
-            return Err(ApiError::not_found(&key.plural, &key.group, &key.plural, &key.name));
+            return Err(ApiError::not_found(
+                &key.plural,
+                &key.group,
+                &key.plural,
+                &key.name,
+            ));
         };
         let is_ns = key.group.is_empty() && key.plural == "namespaces";
         let has_finalizers = obj

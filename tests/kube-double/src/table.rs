@@ -50,7 +50,9 @@ fn cell(v: Option<&Value>, ty: &str) -> Value {
 /// Render objects as a Table.
 pub fn table(t: &Target, items: &[Value], rv: u64) -> Value {
     let cols = t.rt.columns(&t.version);
-    let mut defs = vec![json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})];
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
     for c in cols {
         let ty = c["type"].as_str().unwrap_or("string");
         defs.push(json!({"name": c["name"], "type": if ty == "date" { "string" } else { ty },

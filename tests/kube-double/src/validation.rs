@@ -39,7 +39,11 @@ fn to_json_schema(s: &Value) -> Value {
             "properties" | "patternProperties" | "definitions" => {
                 let m: Map<String, Value> = v
                     .as_object()
-                    .map(|m| m.iter().map(|(k, v)| (k.clone(), to_json_schema(v))).collect())
+                    .map(|m| {
+                        m.iter()
+                            .map(|(k, v)| (k.clone(), to_json_schema(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 out.insert(k.clone(), Value::Object(m));
             }
@@ -179,7 +183,10 @@ fn translate(e: &jsonschema::ValidationError<'_>) -> FieldError {
             }
         }
         K::Pattern { pattern } => FieldError {
-            detail: format!("Invalid value: {}: {path} in body should match '{pattern}'", short(inst)),
+            detail: format!(
+                "Invalid value: {}: {path} in body should match '{pattern}'",
+                short(inst)
+            ),
             field: path,
             reason: "FieldValueInvalid",
         },
@@ -267,8 +274,17 @@ fn eval_rule(rule: &str, this: &Value, old: Option<&Value>) -> Option<bool> {
     }
 }
 
-fn cel_walk(schema: &Value, v: &Value, old: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
-    if let Some(rules) = schema.get("x-kubernetes-validations").and_then(Value::as_array) {
+fn cel_walk(
+    schema: &Value,
+    v: &Value,
+    old: Option<&Value>,
+    path: &str,
+    errs: &mut Vec<FieldError>,
+) {
+    if let Some(rules) = schema
+        .get("x-kubernetes-validations")
+        .and_then(Value::as_array)
+    {
         for r in rules {
             let Some(rule) = r.get("rule").and_then(Value::as_str) else {
                 continue;
@@ -343,7 +359,8 @@ mod tests {
 
     fn errs(spec: Value, old: Option<Value>) -> Vec<FieldError> {
         let v = Validator::new(&schema()).unwrap();
-        let mut obj = json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": spec});
+        let mut obj =
+            json!({"apiVersion": "x/v1", "kind": "X", "metadata": {"name": "a"}, "spec": spec});
         v.prepare(&mut obj);
         let old = old.map(|s| json!({"spec": s}));
         v.validate(&obj, old.as_ref())
@@ -351,7 +368,11 @@ mod tests {
 
     #[test]
     fn schema_rules_name_the_field() {
-        assert!(errs(json!({"zoneName": "example.com", "note": null, "port": "dns"}), None).is_empty());
+        assert!(errs(
+            json!({"zoneName": "example.com", "note": null, "port": "dns"}),
+            None
+        )
+        .is_empty());
         let e = errs(json!({}), None);
         assert_eq!(e[0].field, "spec.zoneName");
         assert_eq!(e[0].reason, "FieldValueRequired");

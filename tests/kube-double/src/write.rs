@@ -40,7 +40,14 @@ fn random_suffix() -> String {
 fn uid() -> String {
     let b: [u8; 16] = rand::random();
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 fn strip_directives(v: &mut Value) {
@@ -122,7 +129,13 @@ fn validate(t: &Target, name: &str, obj: &mut Value, old: Option<&Value>) -> Res
         v.prepare(obj);
         let errs = v.validate(obj, old);
         if !errs.is_empty() {
-            return Err(ApiError::invalid(&t.rt.kind_group(), name, &t.rt.group, &t.rt.kind, &errs));
+            return Err(ApiError::invalid(
+                &t.rt.kind_group(),
+                name,
+                &t.rt.group,
+                &t.rt.kind,
+                &errs,
+            ));
         }
     }
     Ok(())
@@ -132,26 +145,40 @@ impl Store {
     /// Create an object (POST).
     pub fn create(&self, t: &Target, mut body: Value) -> Result<Value, ApiError> {
         if !body.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be an object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be an object",
+            ));
         }
         let mut st = self.lock();
         let rt = &t.rt;
         let meta = meta_mut(&mut body);
-        let name = match (meta.get("name").and_then(Value::as_str), meta.get("generateName").and_then(Value::as_str)) {
+        let name = match (
+            meta.get("name").and_then(Value::as_str),
+            meta.get("generateName").and_then(Value::as_str),
+        ) {
             (Some(n), _) if !n.is_empty() => n.to_string(),
             (_, Some(g)) => format!("{g}{}", random_suffix()),
             _ => {
-                return Err(ApiError::invalid(&rt.kind_group(), "", &rt.group, &rt.kind, &[crate::error::FieldError {
-                    field: "metadata.name".into(),
-                    reason: "FieldValueRequired",
-                    detail: "Required value: name or generateName is required".into(),
-                }]))
+                return Err(ApiError::invalid(
+                    &rt.kind_group(),
+                    "",
+                    &rt.group,
+                    &rt.kind,
+                    &[crate::error::FieldError {
+                        field: "metadata.name".into(),
+                        reason: "FieldValueRequired",
+                        detail: "Required value: name or generateName is required".into(),
+                    }],
+                ))
             }
         };
         meta.insert("name".into(), json!(name));
         let mut t = t.clone();
         if rt.namespaced {
-            let body_ns = meta.get("namespace").and_then(Value::as_str).map(String::from);
+            let body_ns = meta
+                .get("namespace")
+                .and_then(Value::as_str)
+                .map(String::from);
             let ns = match (&t.namespace, body_ns) {
                 (Some(u), Some(b)) if *u != b => {
                     return Err(ApiError::bad_request(
@@ -163,7 +190,12 @@ impl Store {
                 (None, None) => "default".into(),
             };
             meta.insert("namespace".into(), json!(ns));
-            let ns_key = crate::store::Key { group: String::new(), plural: "namespaces".into(), namespace: String::new(), name: ns.clone() };
+            let ns_key = crate::store::Key {
+                group: String::new(),
+                plural: "namespaces".into(),
+                namespace: String::new(),
+                name: ns.clone(),
+            };
             match st.objects.get(&ns_key) {
                 None => return Err(ApiError::not_found("namespaces", "", "namespaces", &ns)),
                 Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => {
@@ -178,7 +210,13 @@ impl Store {
         } else {
             meta.remove("namespace");
         }
-        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ] {
             meta.remove(k);
         }
         meta.insert("uid".into(), json!(uid()));
@@ -186,7 +224,12 @@ impl Store {
         meta.insert("generation".into(), json!(1));
         let key = t.key(&name);
         if st.objects.contains_key(&key) {
-            return Err(ApiError::already_exists(&rt.qualified(), &rt.group, &rt.plural, &name));
+            return Err(ApiError::already_exists(
+                &rt.qualified(),
+                &rt.group,
+                &rt.plural,
+                &name,
+            ));
         }
         if rt.has_status {
             if let Some(m) = body.as_object_mut() {
@@ -199,25 +242,40 @@ impl Store {
         Ok(t.present(self.commit(&mut st, key, body, "ADDED")))
     }
 
-    fn defaults_on_create(&self, st: &mut State, t: &Target, body: &mut Value) -> Result<(), ApiError> {
+    fn defaults_on_create(
+        &self,
+        st: &mut State,
+        t: &Target,
+        body: &mut Value,
+    ) -> Result<(), ApiError> {
         match (t.rt.group.as_str(), t.rt.plural.as_str()) {
             ("", "namespaces") => body["status"] = json!({"phase": "Active"}),
             ("", "pods") => body["status"] = json!({"phase": "Pending"}),
             ("", "services") => {
-                let ip = body.pointer("/spec/clusterIP").and_then(Value::as_str).map(String::from);
+                let ip = body
+                    .pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .map(String::from);
                 if ip.is_none() && body.get("spec").is_some_and(Value::is_object) {
                     let n = st.rv + 10;
-                    body["spec"]["clusterIP"] = json!(format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1));
+                    body["spec"]["clusterIP"] =
+                        json!(format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 1));
                 }
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
                 let rt = crate::resources::from_crd(body).map_err(|e| {
                     let name = meta_str(body, "name").unwrap_or_default().to_string();
-                    ApiError::invalid(&t.rt.kind_group(), &name, &t.rt.group, &t.rt.kind, &[crate::error::FieldError {
-                        field: e.split(':').next().unwrap_or_default().to_string(),
-                        reason: "FieldValueInvalid",
-                        detail: e.split_once(": ").map(|x| x.1).unwrap_or(&e).to_string(),
-                    }])
+                    ApiError::invalid(
+                        &t.rt.kind_group(),
+                        &name,
+                        &t.rt.group,
+                        &t.rt.kind,
+                        &[crate::error::FieldError {
+                            field: e.split(':').next().unwrap_or_default().to_string(),
+                            reason: "FieldValueInvalid",
+                            detail: e.split_once(": ").map(|x| x.1).unwrap_or(&e).to_string(),
+                        }],
+                    )
                 })?;
                 let now = now_rfc3339();
                 body["status"] = json!({
@@ -234,14 +292,29 @@ impl Store {
     }
 
     /// The common update path of PUT and PATCH: `new` is the full desired object.
-    fn write_update(&self, st: &mut State, t: &Target, name: &str, old: Value, mut new: Value, status: bool) -> Result<Value, ApiError> {
+    fn write_update(
+        &self,
+        st: &mut State,
+        t: &Target,
+        name: &str,
+        old: Value,
+        mut new: Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
         let rt = &t.rt;
         if !new.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be an object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be an object",
+            ));
         }
         if let Some(rv) = meta_str(&new, "resourceVersion") {
             if Some(rv) != meta_str(&old, "resourceVersion") {
-                return Err(ApiError::conflict(&rt.qualified(), &rt.group, &rt.plural, name));
+                return Err(ApiError::conflict(
+                    &rt.qualified(),
+                    &rt.group,
+                    &rt.plural,
+                    name,
+                ));
             }
         }
         if let Some(n) = meta_str(&new, "name") {
@@ -252,7 +325,11 @@ impl Store {
             }
         }
         if rt.has_status {
-            let (mut base, from) = if status { (old.clone(), &new) } else { (new.clone(), &old) };
+            let (mut base, from) = if status {
+                (old.clone(), &new)
+            } else {
+                (new.clone(), &old)
+            };
             match from.get("status") {
                 Some(s) => base["status"] = s.clone(),
                 None => {
@@ -265,15 +342,30 @@ impl Store {
         }
         let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
         let m = meta_mut(&mut new);
-        for k in ["uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        for k in [
+            "uid",
+            "creationTimestamp",
+            "namespace",
+            "name",
+            "generation",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ] {
             match old_meta.get(k) {
                 Some(v) => m.insert(k.into(), v.clone()),
                 None => m.remove(k),
             };
         }
         if old_meta.get("deletionTimestamp").is_some() {
-            let had: Vec<&Value> = old_meta.get("finalizers").and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-            let added = m.get("finalizers").and_then(Value::as_array).is_some_and(|a| a.iter().any(|f| !had.contains(&f)));
+            let had: Vec<&Value> = old_meta
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().collect())
+                .unwrap_or_default();
+            let added = m
+                .get("finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|f| !had.contains(&f)));
             if added {
                 return Err(ApiError::invalid(&rt.kind_group(), name, &rt.group, &rt.kind, &[crate::error::FieldError {
                     field: "metadata.finalizers".into(),
@@ -284,16 +376,26 @@ impl Store {
         }
         if rt.group == "apiextensions.k8s.io" {
             if let Err(e) = crate::resources::from_crd(&new) {
-                return Err(ApiError::invalid(&rt.kind_group(), name, &rt.group, &rt.kind, &[crate::error::FieldError {
-                    field: e.split(':').next().unwrap_or_default().to_string(),
-                    reason: "FieldValueInvalid",
-                    detail: e,
-                }]));
+                return Err(ApiError::invalid(
+                    &rt.kind_group(),
+                    name,
+                    &rt.group,
+                    &rt.kind,
+                    &[crate::error::FieldError {
+                        field: e.split(':').next().unwrap_or_default().to_string(),
+                        reason: "FieldValueInvalid",
+                        detail: e,
+                    }],
+                ));
             }
         }
         validate(t, name, &mut new, Some(&old))?;
         if without_meta_status(&new) != without_meta_status(&old) {
-            let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+                + 1;
             meta_mut(&mut new).insert("generation".into(), json!(g));
         }
         let new = t.present(new);
@@ -301,7 +403,10 @@ impl Store {
             return Ok(t.present(old));
         }
         let key = t.key(name);
-        let finalizers_empty = new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(|f| f.is_empty());
+        let finalizers_empty = new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
         let is_ns = rt.group.is_empty() && rt.plural == "namespaces";
         if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers_empty && !is_ns {
             return Ok(t.present(self.commit(st, key, new, "DELETED")));
@@ -310,14 +415,31 @@ impl Store {
     }
 
     /// Replace an object (PUT), or its status when `status`.
-    pub fn replace(&self, t: &Target, name: &str, body: Value, status: bool) -> Result<Value, ApiError> {
+    pub fn replace(
+        &self,
+        t: &Target,
+        name: &str,
+        body: Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
-        let old = st.objects.get(&t.key(name)).cloned().ok_or_else(|| t.not_found(name))?;
+        let old = st
+            .objects
+            .get(&t.key(name))
+            .cloned()
+            .ok_or_else(|| t.not_found(name))?;
         self.write_update(&mut st, t, name, old, body, status)
     }
 
     /// Patch an object (or its status). Server-side apply creates a missing object.
-    pub fn patch(&self, t: &Target, name: &str, kind: &PatchKind, body: Value, status: bool) -> Result<Value, ApiError> {
+    pub fn patch(
+        &self,
+        t: &Target,
+        name: &str,
+        kind: &PatchKind,
+        body: Value,
+        status: bool,
+    ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let key = t.key(name);
         let Some(old) = st.objects.get(&key).cloned() else {
@@ -342,8 +464,11 @@ impl Store {
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_value(body.clone())
                     .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-                json_patch::patch(&mut new, &ops)
-                    .map_err(|e| ApiError::bad_request(format!("the server rejected our request due to an error in our request: {e}")))?;
+                json_patch::patch(&mut new, &ops).map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the server rejected our request due to an error in our request: {e}"
+                    ))
+                })?;
             }
             PatchKind::Apply(mgr) => {
                 if let Some(prev) = st.applied.get(&(key.clone(), mgr.clone())) {
@@ -368,7 +493,12 @@ impl Store {
             for (field, meta) in [("uid", "uid"), ("resourceVersion", "resourceVersion")] {
                 if let Some(want) = p.get(field).and_then(Value::as_str) {
                     if meta_str(obj, meta) != Some(want) {
-                        return Err(ApiError::conflict(&t.rt.qualified(), &t.rt.group, &t.rt.plural, name));
+                        return Err(ApiError::conflict(
+                            &t.rt.qualified(),
+                            &t.rt.group,
+                            &t.rt.plural,
+                            name,
+                        ));
                     }
                 }
             }
