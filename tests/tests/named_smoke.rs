@@ -136,6 +136,21 @@ fn update_on_primary_reaches_secondary() {
             )
         });
     assert_eq!(got, ["192.0.2.99"]);
+    let serial = primary
+        .soa_serial("pair.test")
+        .unwrap()
+        .expect("primary serves the zone");
+    assert_eq!(serial, 11, "one UPDATE bumps the serial by one");
+    assert_eq!(
+        secondary
+            .wait_for_serial("pair.test", 11, Duration::from_secs(5))
+            .unwrap(),
+        11
+    );
+    let axfr = secondary
+        .axfr("pair.test")
+        .expect("signed AXFR from the secondary");
+    assert!(axfr.contains("192.0.2.99"), "{axfr}");
     eprintln!(
         "update reached the secondary after {:?} (NOTIFY + IXFR)",
         t0.elapsed()
@@ -236,6 +251,11 @@ fn failures_carry_named_log_and_drop_cleans_up() {
     assert!(msg.contains("addzone"), "{msg}");
     assert!(msg.contains("named log (tail)"), "{msg}");
     assert!(msg.contains("broken.test"), "{msg}");
+
+    assert!(
+        ns.axfr("not-served.test").is_err(),
+        "AXFR of an unknown zone must fail"
+    );
 
     let dir = ns.paths().dir.clone();
     let pid = ns.pid().expect("running");

@@ -316,6 +316,47 @@ impl Named {
         }
     }
 
+    /// A TSIG-signed AXFR of `zone` over TCP (`dig -k`), in dig's text form. Errors when the
+    /// transfer fails (dig prints "Transfer failed" but exits 0, so that is checked here).
+    pub fn axfr(&self, zone: &str) -> Result<String> {
+        let key = self.paths.tsig_key_file();
+        let out = self.dig(&["-k", path_str(&key), "+nocmd", "+nostats", zone, "AXFR"])?;
+        if out.contains("Transfer failed") || out.contains("; communications error") {
+            return Err(self.with_log(Error::Command {
+                cmd: format!("dig AXFR {zone} @{}", self.addr()),
+                status: "transfer failed".into(),
+                stdout: out,
+                stderr: String::new(),
+                context: String::new(),
+            }));
+        }
+        Ok(out)
+    }
+
+    /// The SOA serial `zone` is served with, `None` when it is not served (yet).
+    pub fn soa_serial(&self, zone: &str) -> Result<Option<u32>> {
+        let soa = self.dig_short(zone, "SOA")?;
+        Ok(soa
+            .first()
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|s| s.parse().ok()))
+    }
+
+    /// Polls until `zone` is served with a serial of at least `serial` (ignoring RFC 1982
+    /// wrap-around, which tests do not reach) and returns the serial seen.
+    pub fn wait_for_serial(&self, zone: &str, serial: u32, timeout: Duration) -> Result<u32> {
+        let mut seen = 0;
+        let what = format!("{zone} serial >= {serial} at {}", self.addr());
+        wait_until(&what, timeout, || match self.soa_serial(zone) {
+            Ok(Some(s)) => {
+                seen = s;
+                s >= serial
+            }
+            _ => false,
+        })?;
+        Ok(seen)
+    }
+
     /// Polls `dig +short name rtype` until `pred` holds on the answers.
     pub fn wait_for_answer(
         &self,
