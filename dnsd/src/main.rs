@@ -119,6 +119,9 @@ fn run(args: Args) -> Result<(), String> {
     for a in server.addrs() {
         println!("dnsd listening on {a} (udp+tcp)");
     }
+    if let Some(m) = server.metrics_addr() {
+        println!("dnsd metrics on http://{m}/metrics");
+    }
     rt.block_on(async {
         use tokio::signal::unix::{signal, SignalKind};
         let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
