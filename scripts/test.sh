@@ -20,7 +20,7 @@ export CARGO_TERM_PROGRESS_WHEN=never
 if [ "$CI" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 log "tool versions"
-cargo --version; rustc --version; named -v; dig -v 2>&1; kdig --version | head -1; dnsperf -h 2>&1 | grep -m1 -i version || true
+{ cargo --version; rustc --version; named -v; dig -v 2>&1; kdig --version 2>&1 | head -n1; dnsperf -h 2>&1 | grep -m1 -i version; } || true
 
 declare -a STEP_NAMES=() STEP_RESULTS=()
 step() {
