@@ -118,7 +118,7 @@ impl ApiError {
         );
         let causes: Vec<Value> = causes
             .iter()
-            .map(|c| json!({"reason": c.reason, "message": c.to_string(), "field": c.field}))
+            .map(|c| json!({"reason": c.reason, "message": c.detail, "field": c.field}))
             .collect();
         e.details = Some(json!({"name": name, "group": group, "kind": kind, "causes": causes}));
         e

@@ -1,0 +1,171 @@
+//! The real `kubectl` (v1.32, on PATH) against the API-server test double: apply a CRD and a
+//! custom resource from files, get (table and JSON), describe, re-apply a change, delete.
+//! Fails when kubectl is missing and CI=true; otherwise skips with a printed reason.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use bindy_kube_double::ApiServerDouble;
+use serde_json::Value;
+
+fn kubectl_present() -> bool {
+    std::process::Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("kubectl finished within 30 s")
+    .expect("kubectl runs");
+    eprintln!(
+        "$ kubectl {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const WIDGET: &str = "apiVersion: test.bindy.io/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec:\n  zone: example.com\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_get_describe_delete() {
+    if !kubectl_present() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIP: kubectl not on PATH");
+        return;
+    }
+    let d = ApiServerDouble::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    d.write_kubeconfig(&kc).unwrap();
+    let crd = dir.path().join("crd.yaml");
+    std::fs::write(&crd, serde_yaml::to_string(&common::widget_crd()).unwrap()).unwrap();
+    let cr = dir.path().join("w1.yaml");
+    std::fs::write(&cr, WIDGET).unwrap();
+
+    let out = ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", crd.to_str().unwrap()],
+    )
+    .await);
+    assert!(out.contains("widgets.test.bindy.io created"), "{out}");
+    let out = ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
+    )
+    .await);
+    assert!(out.contains("widget.test.bindy.io/w1 created"), "{out}");
+
+    let out = ok(&kubectl(&kc, &["get", "widgets"]).await);
+    assert!(
+        out.contains("ZONE") && out.contains("w1") && out.contains("example.com"),
+        "{out}"
+    );
+    let out = ok(&kubectl(&kc, &["get", "wdg", "w1", "-o", "json"]).await);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["spec"]["ttl"], 3600,
+        "server-side default visible to kubectl"
+    );
+
+    // re-apply with a change: kubectl computes a merge patch from last-applied
+    std::fs::write(&cr, WIDGET.replace("example.com", "example.org")).unwrap();
+    let out = ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
+    )
+    .await);
+    assert!(out.contains("configured"), "{out}");
+    let out = ok(&kubectl(
+        &kc,
+        &[
+            "get",
+            "widget",
+            "w1",
+            "-o",
+            "jsonpath={.spec.zone} {.metadata.generation}",
+        ],
+    )
+    .await);
+    assert_eq!(out.trim(), "example.org 2");
+
+    // an invalid object is rejected with the field named
+    std::fs::write(&cr, WIDGET.replace("example.com", "Bad_Zone")).unwrap();
+    let out = kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("spec.zone"),
+        "422 names the field"
+    );
+
+    let out = ok(&kubectl(&kc, &["describe", "widget", "w1"]).await);
+    assert!(
+        out.contains("Name:") && out.contains("w1") && out.contains("example.org"),
+        "{out}"
+    );
+
+    let out = ok(&kubectl(&kc, &["delete", "widget", "w1"]).await);
+    assert!(out.contains("deleted"), "{out}");
+    let out = kubectl(&kc, &["get", "widget", "w1"]).await;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotFound")
+            || String::from_utf8_lossy(&out.stderr).contains("not found")
+    );
+
+    // a built-in kind: kubectl sends a strategic merge patch on the second apply
+    let cm = dir.path().join("cm.yaml");
+    let cm_yaml =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\ndata:\n  a: \"1\"\n  b: \"2\"\n";
+    std::fs::write(&cm, cm_yaml).unwrap();
+    ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
+    )
+    .await);
+    std::fs::write(&cm, cm_yaml.replace("  b: \"2\"\n", "")).unwrap();
+    ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
+    )
+    .await);
+    let out = ok(&kubectl(&kc, &["get", "cm", "conf", "-o", "jsonpath={.data}"]).await);
+    assert_eq!(
+        out.trim(),
+        r#"{"a":"1"}"#,
+        "key removed by the second apply"
+    );
+
+    let out = ok(&kubectl(&kc, &["delete", "-f", crd.to_str().unwrap()]).await);
+    assert!(out.contains("deleted"), "{out}");
+}
