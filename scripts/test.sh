@@ -38,6 +38,7 @@ if step build cargo build --workspace --all-targets; then
   step clippy cargo clippy --workspace --all-targets -- -D warnings || failed=1
   test_log=$(mktemp -t bindy-test-log.XXXXXX)
   trap 'rm -f "$test_log"' EXIT
+  # shellcheck disable=SC2016 # expanded by the inner bash
   step test bash -o pipefail -c 'cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$0"' "$test_log" "$@" || failed=1
 else
   failed=1

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for scripts/*.sh (sourced, not run). Bash only.
 #
 # Everything here is idempotent: on a machine that already has the tools nothing is installed
