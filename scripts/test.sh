@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs all of Bindy's checks on a fresh Debian machine (this is what CI runs, via .ci/run):
 #   1. installs what the tests drive when missing: BIND9 (named, rndc, dig, nsupdate), kdig,
-#      dnsperf, iproute2, a C toolchain, and Rust (rustup) if cargo is absent;
-#   2. cargo fmt --check, build (all targets), clippy -D warnings, test (whole workspace).
+#      dnsperf, iproute2, shellcheck, a C toolchain, and Rust (rustup) if cargo is absent;
+#   2. cargo fmt --check, shellcheck, build (all targets), clippy -D warnings, test (workspace).
 # All steps run even if one fails; a summary and cargo test's result lines end the output.
 # CI=true is set unless given, so tests that need a missing tool fail instead of skipping.
 # Extra arguments go to `cargo test` (e.g. `./scripts/test.sh -- --test-threads=1`).
@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/common.sh
 source scripts/lib/common.sh
 
-ensure_commands named rndc named-checkconf named-checkzone tsig-keygen dig nsupdate kdig dnsperf ip cc pkg-config
+ensure_commands named rndc named-checkconf named-checkzone tsig-keygen dig nsupdate kdig dnsperf ip cc pkg-config shellcheck
 ensure_rust
 
 export CI="${CI:-true}"
@@ -34,6 +34,7 @@ step() {
 
 failed=0
 step fmt cargo fmt --all --check || failed=1
+step shellcheck shellcheck -x scripts/*.sh scripts/lib/*.sh .ci/run || failed=1
 if step build cargo build --workspace --all-targets; then
   step clippy cargo clippy --workspace --all-targets -- -D warnings || failed=1
   test_log=$(mktemp -t bindy-test-log.XXXXXX)
@@ -45,7 +46,7 @@ else
 fi
 
 log "summary"
-for i in "${!STEP_NAMES[@]}"; do printf '  %-6s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"; done
+for i in "${!STEP_NAMES[@]}"; do printf '  %-10s %s\n' "${STEP_NAMES[$i]}" "${STEP_RESULTS[$i]}"; done
 if [ -n "${test_log:-}" ] && [ -s "$test_log" ]; then
   echo "  cargo test result lines:"
   grep -E '^(     Running|   Doc-tests|test result:)' "$test_log" | sed 's/^ */    /' || true
