@@ -15,11 +15,12 @@
 // pub mod catalog;
 pub mod namedconf;
 pub mod names;
-// pub mod notify;
+pub mod notify;
+pub mod rdata;
 // pub mod rndc;
-// pub mod serial;
+pub mod serial;
 pub mod tsig;
-// pub mod update;
+pub mod update;
 pub mod wire;
 pub mod zonefile;
 
