@@ -163,6 +163,7 @@ fn one() -> i32 {
     version = "v1beta1",
     kind = "Bind9Cluster",
     namespaced,
+    derive = "PartialEq",
     status = "Bind9ClusterStatus",
     shortname = "b9c",
     category = "bindy",

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Bind9ClusterSpec, Bind9Config, ImageSpec, ServerKind};
 use crate::common::{Condition, DNS_NAME_PATTERN, IP_PATTERN};
+use crate::{Error, Result};
 
 /// Role of an instance in zone replication.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -52,6 +53,7 @@ pub struct StorageSpec {
     version = "v1beta1",
     kind = "Bind9Instance",
     namespaced,
+    derive = "PartialEq",
     status = "Bind9InstanceStatus",
     shortname = "b9i",
     category = "bindy",
@@ -139,6 +141,21 @@ pub struct Bind9InstanceStatus {
 }
 
 impl Bind9InstanceSpec {
+    /// The spec's CEL rules in Rust: dnsd and `primaryServers` only for secondaries.
+    pub fn validate(&self) -> Result<()> {
+        if self.role == ServerRole::Primary && self.server() == ServerKind::Dnsd {
+            return Err(Error::InvalidSpec(
+                "server: dnsd is only allowed for role: secondary".into(),
+            ));
+        }
+        if self.role == ServerRole::Primary && self.primary_servers.is_some() {
+            return Err(Error::InvalidSpec(
+                "primaryServers is only allowed for role: secondary".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Effective server software (`bind9` unless set).
     pub fn server(&self) -> ServerKind {
         self.server.unwrap_or_default()

@@ -46,6 +46,12 @@ pub enum Error {
     /// A malformed domain name or mailbox.
     #[error("invalid DNS name or mailbox {0:?}")]
     InvalidName(String),
+    /// A record that breaks a rule of its kind (see `DnsRecord::validate`).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// A spec that breaks a cross-field rule (the Rust form of a CEL rule).
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
     /// Serialising a generated manifest failed.
     #[error("serialising {what}: {source}")]
     Serialize {

@@ -15,10 +15,17 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    Condition, ZoneRef, DNS_NAME_PATTERN, IPV4_PATTERN, IPV6_PATTERN, MAX_TTL, RECORD_NAME_PATTERN,
-    TARGET_PATTERN,
+    is_dns_name, is_record_name, Condition, ZoneRef, DNS_NAME_PATTERN, IPV4_PATTERN, IPV6_PATTERN,
+    MAX_TTL, RECORD_NAME_PATTERN, TARGET_PATTERN,
 };
 use crate::model::{owner_fqdn, RecordData, RecordSet, RecordType};
+use crate::{Error, Result};
+
+/// Message of the CNAMERecord CEL rule `self.name != '@'` (and of the Rust check).
+pub const CNAME_APEX_MESSAGE: &str = "a CNAME cannot be at the zone apex (RFC 1912 2.4)";
+/// Message of the NSRecord CEL rule `self.name != '@'` (and of the Rust check).
+pub const NS_APEX_MESSAGE: &str =
+    "apex NS records come from DNSZone.spec.nameServers; NSRecord is for delegations";
 
 /// Observed state shared by the eight record kinds.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,6 +82,51 @@ pub trait DnsRecord:
         self.record_status().and_then(|s| s.zone_ref.as_ref())
     }
 
+    /// The checks the API server applies to this kind (name syntax, TTL range, names inside
+    /// rdata, the apex rule for CNAME/NS), in Rust: the record reconciler re-checks objects
+    /// before touching DNS, since an object may predate the CRD's current validation.
+    fn validate(&self) -> Result<()> {
+        let set = self.record_set();
+        let bad = |why: &str| {
+            Err(Error::InvalidRecord(format!(
+                "{} {:?}: {why}",
+                Self::RECORD_TYPE,
+                set.name
+            )))
+        };
+        if !is_record_name(&set.name) {
+            return bad("invalid owner name");
+        }
+        if set.ttl.is_some_and(|t| t > MAX_TTL) {
+            return bad("ttl above 2147483647");
+        }
+        if set.data.is_empty() {
+            return bad("no data");
+        }
+        if set.name == "@" {
+            match Self::RECORD_TYPE {
+                RecordType::Cname => return bad(CNAME_APEX_MESSAGE),
+                RecordType::Ns => return bad(NS_APEX_MESSAGE),
+                _ => {}
+            }
+        }
+        for d in &set.data {
+            let ok = match d {
+                RecordData::Cname { target } => is_dns_name(target),
+                RecordData::Ns { nameserver } => is_dns_name(nameserver),
+                RecordData::Mx { exchange: t, .. } | RecordData::Srv { target: t, .. } => {
+                    t == "." || is_dns_name(t)
+                }
+                RecordData::Txt { strings } => !strings.is_empty(),
+                RecordData::A(_) | RecordData::Aaaa(_) | RecordData::Caa { .. } => true,
+            };
+            if !ok {
+                return bad("invalid data");
+            }
+        }
+        Ok(())
+    }
+
     /// Absolute owner name within `zone` (see [`owner_fqdn`]).
     fn fqdn_in(&self, zone: &str) -> String {
         owner_fqdn(self.record_name(), zone)
@@ -99,6 +151,7 @@ macro_rules! record_kind {
             version = "v1beta1",
             kind = $kind,
             namespaced,
+            derive = "PartialEq",
             status = "RecordStatus",
             shortname = $short,
             category = "bindy",
@@ -170,7 +223,7 @@ record_kind! {
 
 record_kind! {
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "self.name != '@'", "message": "a CNAME cannot be at the zone apex (RFC 1912 2.4)"}
+        {"rule": "self.name != '@'", "message": CNAME_APEX_MESSAGE}
     ]))]
     kind = "CNAMERecord", doc = "An alias (type CNAME) to a canonical name.",
     spec = CNAMERecordSpec, root = CNAMERecord, rtype = RecordType::Cname,
@@ -217,8 +270,7 @@ record_kind! {
 
 record_kind! {
     #[schemars(extend("x-kubernetes-validations" = [
-        {"rule": "self.name != '@'",
-         "message": "apex NS records come from DNSZone.spec.nameServers; NSRecord is for delegations"}
+        {"rule": "self.name != '@'", "message": NS_APEX_MESSAGE}
     ]))]
     kind = "NSRecord", doc = "A delegation (type NS) of a subdomain to a name server.",
     spec = NSRecordSpec, root = NSRecord, rtype = RecordType::Ns,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::common::{
     email_to_rname, Condition, DNS_NAME_PATTERN, EMAIL_PATTERN, IPV4_PATTERN, IPV6_PATTERN, MAX_TTL,
 };
-use crate::Result;
+use crate::{Error, Result};
 
 /// Start of authority parameters (RFC 1035 §3.3.13). The serial is managed by the operator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -110,6 +110,7 @@ pub struct SelectorSource {
     kind = "DNSZone",
     plural = "dnszones",
     namespaced,
+    derive = "PartialEq",
     status = "DNSZoneStatus",
     shortname = "dnsz",
     shortname = "zone",
@@ -200,5 +201,24 @@ impl DNSZoneSpec {
     /// Rust form of the spec's CEL rule (instances must be chosen somehow).
     pub fn has_instance_source(&self) -> bool {
         self.cluster_ref.is_some() || self.bind9_instances_from.is_some()
+    }
+
+    /// The spec's CEL rules in Rust (instance source, SOA timer order).
+    pub fn validate(&self) -> Result<()> {
+        if !self.has_instance_source() {
+            return Err(Error::InvalidSpec(
+                "set clusterRef or bind9InstancesFrom to choose the instances serving the zone"
+                    .into(),
+            ));
+        }
+        if self.soa_record.retry >= self.soa_record.refresh {
+            return Err(Error::InvalidSpec("retry must be less than refresh".into()));
+        }
+        if self.soa_record.expire <= self.soa_record.refresh {
+            return Err(Error::InvalidSpec(
+                "expire must be greater than refresh".into(),
+            ));
+        }
+        Ok(())
     }
 }
