@@ -12,12 +12,12 @@
 //! - [`rndc`]: async client for BIND's control channel (addzone, delzone, ...).
 //! - [`catalog`]: RFC 9432 catalog zone maintained on the primaries.
 
-// pub mod catalog;
+pub mod catalog;
 pub mod namedconf;
 pub mod names;
 pub mod notify;
 pub mod rdata;
-// pub mod rndc;
+pub mod rndc;
 pub mod serial;
 pub mod tsig;
 pub mod update;

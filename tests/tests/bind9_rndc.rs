@@ -1,0 +1,207 @@
+//! rndc (native async client) and RFC 9432 catalog zones against real BIND9.
+
+#[path = "bind9_common.rs"]
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bindy_operator::bind9::catalog::{self, Catalog};
+use bindy_operator::bind9::namedconf::{PrimaryZone, SecondaryZone, ZoneConfig};
+use bindy_operator::bind9::notify::notify_one;
+use bindy_operator::bind9::rndc::RndcClient;
+use bindy_operator::bind9::update::Updater;
+use bindy_operator::bind9::{zonefile, RecordData, TsigKey};
+use bindy_operator::Error;
+use common::*;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn rndc_commands_drive_primary_and_secondary() {
+    if !have_bind() {
+        return;
+    }
+    let primary = start_primary(&[], vec![]);
+    let secondary = start_secondary(&primary, &[], None);
+    let rt = rt();
+    let prndc = RndcClient::new(primary.rndc_addr(), op_key(primary.rndc_key()));
+    let srndc = RndcClient::new(secondary.rndc_addr(), op_key(secondary.rndc_key()));
+    let key = op_key(primary.tsig());
+    let zone = "rndc.example";
+
+    let status = rt.block_on(prndc.status()).unwrap();
+    assert!(
+        status.text.contains("server is up and running"),
+        "{}",
+        status.text
+    );
+
+    // addzone on the primary: file written by the generator, no sidecar, no restart.
+    let p = primary.paths();
+    let text = zonefile::render(&zone_data(zone, p.ip, vec![])).unwrap();
+    std::fs::write(p.zone_file(zone), text).unwrap();
+    let body = primary_zone(p, zone).body().unwrap();
+    rt.block_on(prndc.addzone(zone, &body)).unwrap();
+    wait_for(&primary, zone, "SOA", &["hostmaster.rndc.example."], WAIT);
+    let st = rt.block_on(prndc.zonestatus(zone)).unwrap();
+    assert!(st.text.contains("type: primary"), "{}", st.text);
+    let dup = rt.block_on(prndc.addzone(zone, &body)).unwrap_err();
+    assert!(
+        matches!(dup, Error::RndcCommand { .. }) && dup.to_string().contains("already exists"),
+        "{dup}"
+    );
+
+    // addzone on the secondary: it transfers the zone with TSIG.
+    let s = secondary.paths();
+    let sec = ZoneConfig::Secondary(SecondaryZone {
+        name: zone.into(),
+        file: s.zone_file(zone).to_string_lossy().to_string(),
+        journal: Some(s.journal_file(zone).to_string_lossy().to_string()),
+        primaries: vec![primary.addr()],
+        transfer_key: Some(key.name.clone()),
+        allow_notify: vec![],
+        allow_transfer: vec![],
+    });
+    rt.block_on(srndc.addzone(zone, &sec.body().unwrap()))
+        .unwrap();
+    wait_for(&secondary, zone, "SOA", &["hostmaster.rndc.example."], WAIT);
+
+    // retransfer: a change the secondary was not told about arrives on `rndc retransfer`.
+    let up = Updater::new(primary.addr(), Some(key.clone()));
+    let a = |o: u8| rrset("r", vec![RecordData::A(Ipv4Addr::new(192, 0, 2, o))]);
+    rt.block_on(up.replace(zone, &a(1), 60)).unwrap();
+    rt.block_on(srndc.retransfer(zone)).unwrap();
+    wait_for(&secondary, "r.rndc.example.", "A", &["192.0.2.1"], WAIT);
+
+    // modzone: add the secondary to also-notify; `rndc notify` then brings the next change.
+    let modded = ZoneConfig::Primary(PrimaryZone {
+        also_notify: vec![secondary.addr()],
+        notify_key: Some(key.name.clone()),
+        ..match primary_zone(p, zone) {
+            ZoneConfig::Primary(z) => z,
+            ZoneConfig::Secondary(_) => unreachable!(),
+        }
+    });
+    rt.block_on(prndc.modzone(zone, &modded.body().unwrap()))
+        .unwrap();
+    rt.block_on(up.replace(zone, &a(2), 60)).unwrap();
+    rt.block_on(prndc.notify(zone)).unwrap();
+    wait_for(&secondary, "r.rndc.example.", "A", &["192.0.2.2"], WAIT);
+
+    // delzone removes the zone on both.
+    rt.block_on(srndc.delzone(zone)).unwrap();
+    rt.block_on(prndc.delzone(zone)).unwrap();
+    for ns in [&primary, &secondary] {
+        let out = ns.dig(&[zone, "SOA"]).unwrap();
+        assert!(out.contains("status: REFUSED"), "{out}");
+    }
+    let gone = rt.block_on(prndc.zonestatus(zone)).unwrap_err();
+    assert!(gone.to_string().contains("not found"), "{gone}");
+
+    // reload of the whole server works; a wrong control key fails fast, never hangs.
+    rt.block_on(prndc.reload(None)).unwrap();
+    let t0 = Instant::now();
+    let bad = RndcClient::new(
+        primary.rndc_addr(),
+        TsigKey::generate(&primary.rndc_key().name),
+    )
+    .with_timeout(Duration::from_secs(3));
+    let err = rt.block_on(bad.status()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Io { .. } | Error::RndcAuth { .. } | Error::BadReply { .. }
+        ),
+        "{err}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn catalog_zone_provisions_and_removes_zones_on_the_secondary() {
+    if !have_bind() {
+        return;
+    }
+    let cat = catalog::DEFAULT_CATALOG;
+    let primary = start_primary(
+        &[],
+        vec![(cat.to_string(), catalog::render(cat, &[], 1).unwrap())],
+    );
+    let secondary = start_secondary(&primary, &[], Some(cat));
+    wait_for(
+        &secondary,
+        "version.catalog.bindy.local.",
+        "TXT",
+        &["\"2\""],
+        WAIT,
+    );
+    let rt = rt();
+    let key = op_key(primary.tsig());
+    let prndc = RndcClient::new(primary.rndc_addr(), op_key(primary.rndc_key()));
+    let catalog = Catalog::new(primary.addr(), key.clone(), cat);
+
+    let zone = "member.example";
+    let p = primary.paths();
+    std::fs::write(
+        p.zone_file(zone),
+        zonefile::render(&zone_data(zone, p.ip, vec![])).unwrap(),
+    )
+    .unwrap();
+    rt.block_on(prndc.addzone(zone, &primary_zone(p, zone).body().unwrap()))
+        .unwrap();
+    let up = Updater::new(primary.addr(), Some(key.clone()));
+    rt.block_on(up.replace(
+        zone,
+        &rrset("www", vec![RecordData::A(Ipv4Addr::new(198, 51, 100, 7))]),
+        60,
+    ))
+    .unwrap();
+
+    // One UPDATE to the catalog + the operator's NOTIFY: no rndc call on the secondary.
+    let t0 = Instant::now();
+    assert!(rt.block_on(catalog.add_member(zone)).unwrap());
+    assert!(
+        !rt.block_on(catalog.add_member(zone)).unwrap(),
+        "idempotent"
+    );
+    rt.block_on(notify_one(
+        secondary.addr(),
+        cat,
+        Some(&key),
+        Duration::from_secs(2),
+    ))
+    .unwrap();
+    wait_for(
+        &secondary,
+        "www.member.example.",
+        "A",
+        &["198.51.100.7"],
+        Duration::from_secs(20),
+    );
+    println!(
+        "catalog: member served by the secondary {:?} after the UPDATE",
+        t0.elapsed()
+    );
+
+    assert!(rt.block_on(catalog.remove_member(zone)).unwrap());
+    assert!(!rt.block_on(catalog.remove_member(zone)).unwrap());
+    rt.block_on(notify_one(
+        secondary.addr(),
+        cat,
+        Some(&key),
+        Duration::from_secs(2),
+    ))
+    .unwrap();
+    let res = bindy_tests::named::wait_until(
+        "secondary drops the member",
+        Duration::from_secs(20),
+        || {
+            secondary
+                .dig(&[zone, "SOA"])
+                .map(|o| o.contains("status: REFUSED"))
+                .unwrap_or(false)
+        },
+    );
+    res.unwrap_or_else(|e| panic!("{e}\n{}", secondary.log_tail(30)));
+}
