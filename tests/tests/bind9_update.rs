@@ -429,3 +429,95 @@ fn bad_rdata_wrong_key_and_dead_primary_are_clear_errors() {
         .unwrap();
     assert!(answer.trim().is_empty(), "{answer}");
 }
+
+#[test]
+fn serials_never_go_backwards_across_primary_restarts() {
+    if !have_bind() {
+        return;
+    }
+    let mut primary = start_primary(&[ZONE], vec![]);
+    let secondary = start_secondary(&primary, &[ZONE], None);
+    let key = op_key(primary.tsig());
+    let rt = rt();
+    let t = Duration::from_secs(2);
+    let up = Updater::new(primary.addr(), Some(key.clone()));
+    for i in 1..=4u8 {
+        let www = rrset("www", vec![RecordData::A(Ipv4Addr::new(192, 0, 2, i))]);
+        rt.block_on(up.replace(ZONE, &www, 300)).unwrap();
+    }
+    rt.block_on(notify_all(&[secondary.addr()], ZONE, Some(&key), t));
+    wait_for(&secondary, "www.example.com.", "A", &["192.0.2.4"], WAIT);
+    let on_secondary = rt
+        .block_on(serial::current(secondary.addr(), ZONE, t))
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_secondary, 5, "bootstrap serial 1 + 4 UPDATEs");
+
+    // Why the bootstrap file is never rewritten under a live journal: BIND refuses the zone.
+    primary.kill();
+    let p = primary.paths().clone();
+    let mut data = zone_data(ZONE, p.ip, vec![]);
+    data.soa.serial = serial::next(Some(on_secondary), 1);
+    std::fs::write(
+        p.zone_file(ZONE),
+        bindy_operator::bind9::zonefile::render(&data).unwrap(),
+    )
+    .unwrap();
+    primary.restart().unwrap();
+    assert_eq!(
+        rt.block_on(serial::current(primary.addr(), ZONE, t))
+            .unwrap(),
+        None
+    );
+    assert!(
+        primary.log().contains("journal out of sync"),
+        "{}",
+        primary.log_tail(10)
+    );
+
+    // The primary lost its journal and reloads the bootstrap (serial 1): it is now behind
+    // the secondary, which would ignore every change. The operator raises the serial above
+    // what the secondaries serve, re-applies the desired records, and they follow again.
+    primary.kill();
+    std::fs::remove_file(p.journal_file(ZONE)).unwrap();
+    data.soa.serial = 1;
+    std::fs::write(
+        p.zone_file(ZONE),
+        bindy_operator::bind9::zonefile::render(&data).unwrap(),
+    )
+    .unwrap();
+    primary.restart().unwrap();
+    assert_eq!(
+        rt.block_on(serial::current(primary.addr(), ZONE, t))
+            .unwrap(),
+        Some(1)
+    );
+    let floor = serial::next(Some(on_secondary), 0);
+    let now = rt
+        .block_on(serial::ensure_at_least(
+            primary.addr(),
+            &key,
+            ZONE,
+            floor,
+            t,
+        ))
+        .unwrap();
+    assert_eq!(now, 6);
+    assert_eq!(
+        rt.block_on(serial::ensure_at_least(primary.addr(), &key, ZONE, 3, t))
+            .unwrap(),
+        6
+    );
+    let www = rrset("www", vec![RecordData::A(Ipv4Addr::new(192, 0, 2, 99))]);
+    rt.block_on(up.replace(ZONE, &www, 300)).unwrap();
+    rt.block_on(notify_all(&[secondary.addr()], ZONE, Some(&key), t));
+    wait_for(&secondary, "www.example.com.", "A", &["192.0.2.99"], WAIT);
+    let s2 = rt
+        .block_on(serial::current(secondary.addr(), ZONE, t))
+        .unwrap()
+        .unwrap();
+    assert!(
+        serial::is_newer(s2, on_secondary),
+        "{s2} after {on_secondary}"
+    );
+}

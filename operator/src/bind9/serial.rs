@@ -5,19 +5,29 @@
 //! larger (in RFC 1982 order) of `current + 1` and a floor the caller picks (the user's
 //! `soaRecord.serial`, or a date-based `YYYYMMDDnn`). A floor that is "behind" the current
 //! serial, or more than 2^31 - 1 ahead of it (which secondaries would read as going
-//! backwards), is ignored. BIND itself increments the serial on every UPDATE, so the operator
-//! only needs this when it writes a zone file.
+//! backwards), is ignored. BIND itself increments the serial on every UPDATE.
+//!
+//! Policy, proven against BIND 9.18 in `tests/tests/bind9_update.rs`:
+//! - The zone file is a bootstrap: written once with [`next`] of everything seen (primary and
+//!   secondaries) and a date floor. It must not be rewritten with another serial while the
+//!   primary keeps a journal for it: BIND then refuses the zone ("journal rollforward failed:
+//!   journal out of sync with zone"). Later changes go by UPDATE only.
+//! - When a primary comes back behind its secondaries (its journal was lost, it reloaded the
+//!   bootstrap file), secondaries ignore it until its serial passes theirs:
+//!   [`ensure_at_least`] raises the primary's serial by UPDATE (RFC 2136 §3.4.2.2: an SOA with
+//!   a greater serial replaces the current one) so they transfer again.
 
 use std::cmp::Ordering;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, OpCode, Query};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, UpdateMessage};
+use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 
 use super::names::fqdn_in;
 use super::rdata::name;
 use super::wire::DnsConnection;
+use super::TsigKey;
 use crate::error::{Error, Result};
 
 /// RFC 1982 §3.2 comparison; `None` when the two are exactly 2^31 apart (undefined).
@@ -78,6 +88,47 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// serve the zone (REFUSED / NOTAUTH / SERVFAIL for a zone that failed to load).
 pub async fn current(server: SocketAddr, zone: &str, timeout: Duration) -> Result<Option<u32>> {
     let mut conn = DnsConnection::connect(server, None, timeout).await?;
+    Ok(soa(&mut conn, zone).await?.map(|r| match &r.data {
+        RData::SOA(s) => s.serial,
+        _ => 0,
+    }))
+}
+
+/// Raises the primary's serial to `floor` when `floor` is newer (RFC 1982); returns the
+/// serial the primary serves afterwards. Nothing is sent when it is already there.
+pub async fn ensure_at_least(
+    server: SocketAddr,
+    key: &TsigKey,
+    zone: &str,
+    floor: u32,
+    timeout: Duration,
+) -> Result<u32> {
+    let mut conn = DnsConnection::connect(server, Some(key), timeout).await?;
+    let Some(mut rec) = soa(&mut conn, zone).await? else {
+        return Err(Error::InvalidInput(format!(
+            "{server} does not serve zone {zone}"
+        )));
+    };
+    let RData::SOA(s) = &mut rec.data else {
+        return Err(Error::Proto("SOA answer without SOA data".into()));
+    };
+    if !is_newer(floor, s.serial) {
+        return Ok(s.serial);
+    }
+    s.serial = floor;
+    let mut msg = Message::new(0, MessageType::Query, OpCode::Update);
+    msg.metadata.recursion_desired = false;
+    let mut zq = Query::new();
+    zq.set_name(rec.name.clone())
+        .set_query_class(DNSClass::IN)
+        .set_query_type(RecordType::SOA);
+    msg.add_zone(zq);
+    msg.add_update(rec);
+    conn.exchange(msg, "UPDATE", zone).await?;
+    Ok(floor)
+}
+
+async fn soa(conn: &mut DnsConnection, zone: &str) -> Result<Option<Record>> {
     let origin = fqdn_in("@", zone)?;
     let mut msg = Message::new(0, MessageType::Query, OpCode::Query);
     msg.add_query(Query::query(name(&origin)?, RecordType::SOA));
@@ -93,10 +144,10 @@ pub async fn current(server: SocketAddr, zone: &str, timeout: Duration) -> Resul
         }
         Err(e) => return Err(e),
     };
-    Ok(reply.answers.iter().find_map(|r| match &r.data {
-        RData::SOA(soa) => Some(soa.serial),
-        _ => None,
-    }))
+    Ok(reply
+        .answers
+        .into_iter()
+        .find(|r| matches!(r.data, RData::SOA(_))))
 }
 
 #[cfg(test)]
