@@ -101,7 +101,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) ->
 /// Output of a finished command.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// Exit status, already checked to be success by [`run`].
+    /// Standard output (the exit status was already checked to be success by [`run`]).
     pub stdout: String,
     /// Standard error (tools print warnings there even on success).
     pub stderr: String,
