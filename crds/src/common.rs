@@ -44,61 +44,71 @@ macro_rules! h16 {
         "[0-9A-Fa-f]{1,4}"
     };
 }
+/// `ls32` of RFC 3986: the last 32 bits, as two groups or a dotted quad.
+macro_rules! ls32 {
+    () => {
+        concat!("(?:", h16!(), ":", h16!(), "|", ipv4!(), ")")
+    };
+}
+/// `IPv6address` of RFC 3986 §3.2.2, the nine forms of where `::` may stand.
 macro_rules! ipv6 {
     () => {
         concat!(
-            "(?:",
-            "(?:",
-            h16!(),
-            ":){7}",
-            h16!(),
-            "|(?:",
-            h16!(),
-            ":){1,7}:",
-            "|(?:",
-            h16!(),
-            ":){1,6}:",
-            h16!(),
-            "|(?:",
-            h16!(),
-            ":){1,5}(?::",
-            h16!(),
-            "){1,2}",
-            "|(?:",
-            h16!(),
-            ":){1,4}(?::",
-            h16!(),
-            "){1,3}",
-            "|(?:",
-            h16!(),
-            ":){1,3}(?::",
-            h16!(),
-            "){1,4}",
-            "|(?:",
-            h16!(),
-            ":){1,2}(?::",
-            h16!(),
-            "){1,5}",
-            "|",
-            h16!(),
-            ":(?::",
-            h16!(),
-            "){1,6}",
-            "|:(?:(?::",
-            h16!(),
-            "){1,7}|:)",
-            "|(?:",
+            "(?:(?:",
             h16!(),
             ":){6}",
-            ipv4!(),
+            ls32!(),
             "|::(?:",
             h16!(),
-            ":){0,5}",
-            ipv4!(),
+            ":){5}",
+            ls32!(),
             "|(?:",
             h16!(),
-            ":){1,5}:",
-            ipv4!(),
+            ")?::(?:",
+            h16!(),
+            ":){4}",
+            ls32!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,1}",
+            h16!(),
+            ")?::(?:",
+            h16!(),
+            ":){3}",
+            ls32!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,2}",
+            h16!(),
+            ")?::(?:",
+            h16!(),
+            ":){2}",
+            ls32!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,3}",
+            h16!(),
+            ")?::",
+            h16!(),
+            ":",
+            ls32!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,4}",
+            h16!(),
+            ")?::",
+            ls32!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,5}",
+            h16!(),
+            ")?::",
+            h16!(),
+            "|(?:(?:",
+            h16!(),
+            ":){0,6}",
+            h16!(),
+            ")?::",
             ")"
         )
     };
@@ -112,7 +122,7 @@ pub const RECORD_NAME_PATTERN: &str = concat!("^(?:@|\\*|(?:\\*\\.)?", host!(), 
 pub const TARGET_PATTERN: &str = concat!("^(?:\\.|", host!(), ")$");
 /// A dotted-quad IPv4 address without leading zeros.
 pub const IPV4_PATTERN: &str = concat!("^", ipv4!(), "$");
-/// An IPv6 address in any RFC 4291 text form (no zone index).
+/// An IPv6 address in any RFC 4291 text form (no zone index), per RFC 3986's grammar.
 pub const IPV6_PATTERN: &str = concat!("^", ipv6!(), "$");
 /// An IPv4 or IPv6 address.
 pub const IP_PATTERN: &str = concat!("^(?:", ipv4!(), "|", ipv6!(), ")$");
@@ -361,4 +371,82 @@ pub fn email_to_rname(email: &str) -> Result<String> {
         local.replace('.', "\\."),
         crate::model::absolute(domain)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_condition_keeps_the_transition_time_while_status_holds() {
+        let mut conds = Vec::new();
+        let mut first = Condition::new(
+            CONDITION_READY,
+            ConditionStatus::False,
+            "Pending",
+            "",
+            Some(1),
+        );
+        first.last_transition_time = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        assert!(set_condition(&mut conds, first.clone()));
+        assert!(
+            !set_condition(
+                &mut conds,
+                Condition::new(
+                    CONDITION_READY,
+                    ConditionStatus::False,
+                    "Pending",
+                    "",
+                    Some(1)
+                )
+            ),
+            "same status and reason: nothing to write"
+        );
+        assert_eq!(conds[0].last_transition_time, first.last_transition_time);
+        assert!(set_condition(
+            &mut conds,
+            Condition::new(
+                CONDITION_READY,
+                ConditionStatus::False,
+                "Failed",
+                "x",
+                Some(2)
+            )
+        ));
+        assert_eq!(
+            conds[0].last_transition_time, first.last_transition_time,
+            "status unchanged"
+        );
+        assert!(set_condition(
+            &mut conds,
+            Condition::new(
+                CONDITION_READY,
+                ConditionStatus::True,
+                "RecordAvailable",
+                "",
+                Some(2)
+            )
+        ));
+        assert_ne!(
+            conds[0].last_transition_time, first.last_transition_time,
+            "status flipped"
+        );
+        assert!(is_ready(&conds) && conds.len() == 1);
+        set_condition(
+            &mut conds,
+            Condition::new(CONDITION_DEGRADED, ConditionStatus::False, "Ok", "", None),
+        );
+        assert_eq!(conds.len(), 2);
+        assert!(find_condition(&conds, CONDITION_DEGRADED)
+            .is_some_and(|c| !c.is_true(CONDITION_DEGRADED)));
+    }
+
+    #[test]
+    fn zone_ref_points_at_a_dnszone() {
+        let r = ZoneRef::new("dns", "example-com", "example.com");
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["apiVersion"], API_VERSION);
+        assert_eq!(v["kind"], "DNSZone");
+        assert_eq!(v["zoneName"], "example.com");
+    }
 }

@@ -190,3 +190,62 @@ impl Bind9InstanceSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::PullPolicy;
+    use crate::AddressMatch;
+
+    #[test]
+    fn instance_settings_override_the_cluster_field_by_field() {
+        let cluster = Bind9ClusterSpec {
+            version: Some("9.18".into()),
+            image: Some(ImageSpec {
+                image: Some("bind:1".into()),
+                image_pull_policy: Some(PullPolicy::Always),
+            }),
+            global: Some(Bind9Config {
+                recursion: Some(true),
+                allow_query: Some(vec!["10.0.0.0/8".into()]),
+                allow_transfer: None,
+            }),
+            ..Default::default()
+        };
+        let inst = Bind9InstanceSpec {
+            role: ServerRole::Secondary,
+            image: Some(ImageSpec {
+                image: None,
+                image_pull_policy: Some(PullPolicy::Never),
+            }),
+            config: Some(Bind9Config {
+                allow_query: Some(vec!["any".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let cfg = inst.effective_config(Some(&cluster));
+        assert!(cfg.recursion(), "inherited from the cluster");
+        assert_eq!(
+            cfg.allow_query().unwrap(),
+            vec![AddressMatch::Any],
+            "the instance wins"
+        );
+        assert_eq!(
+            cfg.allow_transfer().unwrap(),
+            vec![AddressMatch::None],
+            "default"
+        );
+        assert_eq!(inst.effective_version(Some(&cluster)), Some("9.18"));
+        let img = inst.effective_image(Some(&cluster));
+        assert_eq!(
+            (img.image.as_deref(), img.image_pull_policy),
+            (Some("bind:1"), Some(PullPolicy::Never))
+        );
+        assert!(
+            !inst.effective_config(None).recursion(),
+            "recursion is off by default"
+        );
+        assert_eq!(inst.server(), ServerKind::Bind9);
+    }
+}
