@@ -109,3 +109,51 @@ fn defaults_are_applied_before_the_rules_like_the_api_server_does() {
     // expire defaults to 604800: refresh above it is refused.
     assert!(!cel_accepts(&zone(700_000, Some(600), None, true, false)));
 }
+
+/// Every schema node carrying CEL rules, with its path.
+fn rule_nodes<'a>(path: String, node: &'a Value, out: &mut Vec<(String, &'a Value)>) {
+    if node.get("x-kubernetes-validations").is_some() {
+        out.push((path.clone(), node));
+    }
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            rule_nodes(format!("{path}.{k}"), v, out);
+        }
+    }
+    if let Some(items) = node.get("items") {
+        rule_nodes(format!("{path}[]"), items, out);
+    }
+}
+
+#[test]
+fn every_cel_rule_compiles_stays_in_scope_and_within_the_cost_budget() {
+    let mut rules = 0;
+    for (kind, _) in common::crds_by_kind() {
+        let schema = schema_of(&kind);
+        let mut nodes = Vec::new();
+        rule_nodes(kind.clone(), &schema, &mut nodes);
+        for (path, node) in nodes {
+            let compiled = kube_cel::compile_schema(node);
+            assert!(
+                !compiled.has_errors(),
+                "{path}: {:?}",
+                compiled.compilation_errors()
+            );
+            for r in node["x-kubernetes-validations"].as_array().expect("list") {
+                let rule = r["rule"].as_str().expect("rule");
+                assert!(
+                    r["message"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{path}: rule {rule} has no message"
+                );
+                let warnings =
+                    kube_cel::analyze_rule(rule, &compiled, kube_cel::ScopeContext::CrdValidation);
+                assert!(warnings.is_empty(), "{path}: {rule}: {warnings:?}");
+                rules += 1;
+            }
+        }
+    }
+    assert_eq!(
+        rules, 7,
+        "rules: DNSZone 3, Bind9Instance 2, CNAMERecord 1, NSRecord 1"
+    );
+}

@@ -26,6 +26,35 @@ const PATTERN_NAMES: [(&str, &str); 8] = [
     (EMAIL_PATTERN, "e-mail address"),
 ];
 
+/// How the kinds refer to each other; the field tables below come from the schemas.
+const OVERVIEW: &str = "## How the kinds fit together
+
+- A **Bind9Cluster** declares tiers: `primary.replicas` BIND9 primaries and
+  `secondary.replicas` secondaries (BIND9, or dnsd with `secondary.server: dnsd`). The operator
+  creates one **Bind9Instance** per replica, named `{cluster}-primary-{i}` /
+  `{cluster}-secondary-{i}` and labelled with the tier's `labels`.
+- A **Bind9Instance** is one server deployment. With `clusterRef` it belongs to that cluster
+  (hand-made instances may join one, e.g. an extra dnsd tier) and inherits the cluster's
+  `version`, `image` and `global` options; its own `version`, `image` and `config` win field by
+  field. Without a cluster, a secondary names its primaries in `primaryServers`.
+- A **DNSZone** is served by the instances of `clusterRef` plus every instance matched by
+  `bind9InstancesFrom` (at least one of the two is required). Records of the eight record kinds
+  in the zone's namespace whose labels match any `recordsFrom` selector belong to the zone: the
+  zone writes `status.zoneRef` into each of them, and the record is then published to the
+  primaries. The SOA serial is managed by the operator (`status.serial`);
+  `soaRecord.serial` only sets a floor.
+- A record's `name` is `@` (the apex), a name relative to the zone (`www`), a wildcard (`*`,
+  `*.dev`) or an absolute name inside the zone (`www.example.com.`). Names in record data
+  (CNAME/NS/MX/SRV targets) are absolute; the trailing dot is optional. A record without `ttl`
+  uses the zone's `ttl`.
+- Everything below is enforced by the API server (OpenAPI schema and CEL rules); the operator
+  checks the same rules again before acting (`DnsRecord::validate`, `DNSZoneSpec::validate`,
+  `Bind9InstanceSpec::validate` in the `bindy-crds` crate).
+
+## Kinds
+
+";
+
 struct Row {
     path: String,
     ty: String,
@@ -48,6 +77,7 @@ pub fn reference_markdown(crds: &[CustomResourceDefinition]) -> String {
         "Field names are given relative to the object (`spec.…`, `status.…`). Lengths \
          are in characters; `len` bounds strings, `items` bounds lists.\n\n",
     );
+    md.push_str(OVERVIEW);
     md.push_str("| Kind | Plural | Short names |\n|---|---|---|\n");
     for crd in crds {
         let n = &crd.spec.names;
