@@ -85,6 +85,14 @@ pub fn base_conf(p: &NamedPaths) -> NamedConf {
         key: rndc.name.clone(),
     });
     c.keys = vec![op, rndc];
+    // Measurement knob (benches/bind9_changes.sh): BIND's notify/serial-query rate limits.
+    if let Some(rate) = std::env::var("BIND9_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        c.notify_rate = rate;
+        c.serial_query_rate = rate;
+    }
     c
 }
 

@@ -274,6 +274,12 @@ pub struct NamedConf {
     /// Serve IXFR computed from differences when a zone file is reloaded.
     pub ixfr_from_differences: bool,
     pub allow_new_zones: bool,
+    /// `notify-rate` and `serial-query-rate`. BIND's rate limiter releases the FIRST queued
+    /// NOTIFY / SOA query only at its next tick, and at the default rate (20/s) a tick is
+    /// 500 ms: that, not `notify-delay`, is the ≈0.5 s every change waited before secondaries
+    /// acted. At 1000/s a tick is 10 ms (measured in docs/bind9-layer.md).
+    pub notify_rate: u32,
+    pub serial_query_rate: u32,
     /// Pins notify/transfer/query source addresses (a secondary recognises its primary by it).
     pub source_address: Option<IpAddr>,
     pub keys: Vec<TsigKey>,
@@ -300,6 +306,8 @@ impl NamedConf {
             notify: true,
             ixfr_from_differences: true,
             allow_new_zones: true,
+            notify_rate: 1000,
+            serial_query_rate: 1000,
             source_address: None,
             keys: Vec::new(),
             controls: None,
@@ -362,6 +370,13 @@ impl NamedConf {
             let _ = writeln!(s, "\tallow-notify {};", acl_list(&self.allow_notify));
         }
         s.push_str("\tnotify-delay 0;\n");
+        let _ = writeln!(
+            s,
+            "\tnotify-rate {};\n\tstartup-notify-rate {};\n\tserial-query-rate {};",
+            self.notify_rate.max(1),
+            self.notify_rate.max(1),
+            self.serial_query_rate.max(1)
+        );
         if !self.also_notify.is_empty() {
             let _ = writeln!(s, "\talso-notify {};", server_list(&self.also_notify, None));
         }
