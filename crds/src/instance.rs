@@ -85,6 +85,11 @@ pub struct Bind9InstanceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), pattern(DNS_NAME_PATTERN))]
     pub cluster_ref: Option<String>,
+    /// `primary` or `secondary`. Immutable: a running server's zones, keys and storage are
+    /// laid out for its role.
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self == oldSelf", "message": "role is immutable; create a new Bind9Instance instead"}
+    ]))]
     pub role: ServerRole,
     /// Pods in the StatefulSet (default 1).
     #[serde(default = "one")]

@@ -141,8 +141,12 @@ pub struct SelectorSource {
      "message": "set clusterRef or bind9InstancesFrom to choose the instances serving the zone"}
 ]))]
 pub struct DNSZoneSpec {
-    /// The zone's domain name (e.g. `example.com`); a trailing dot is optional.
+    /// The zone's domain name (e.g. `example.com`); a trailing dot is optional. Immutable:
+    /// renaming a served zone is a delete and a create, so it is done with a new DNSZone.
     #[schemars(length(min = 1, max = 253), pattern(DNS_NAME_PATTERN))]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "self == oldSelf", "message": "zoneName is immutable; create a new DNSZone instead"}
+    ]))]
     pub zone_name: String,
     pub soa_record: SoaRecord,
     /// Default TTL of the zone's records ($TTL).

@@ -153,7 +153,47 @@ fn every_cel_rule_compiles_stays_in_scope_and_within_the_cost_budget() {
         }
     }
     assert_eq!(
-        rules, 7,
-        "rules: DNSZone 3, Bind9Instance 2, CNAMERecord 1, NSRecord 1"
+        rules, 9,
+        "rules: DNSZone 4, Bind9Instance 3, CNAMERecord 1, NSRecord 1"
     );
+}
+
+#[test]
+fn zone_name_and_instance_role_are_immutable() {
+    let validator = kube_cel::Validator::new();
+    let old = zone(3600, None, None, true, false);
+    let mut renamed = old.clone();
+    renamed["spec"]["zoneName"] = json!("example.org");
+    let mut retimed = old.clone();
+    retimed["spec"]["soaRecord"]["refresh"] = json!(7200);
+    let schema = schema_of("DNSZone");
+    let err = validator
+        .validate(&schema, &renamed, Some(&old))
+        .expect_err("rename refused");
+    assert!(
+        err.as_slice()
+            .iter()
+            .any(|e| e.message.contains("zoneName is immutable")),
+        "{err:?}"
+    );
+    assert!(
+        validator.validate(&schema, &retimed, Some(&old)).is_ok(),
+        "other fields may change"
+    );
+    assert!(
+        validator.validate(&schema, &renamed, None).is_ok(),
+        "no transition rule on create"
+    );
+
+    let inst = |role: &str| {
+        json!({"apiVersion": "bindy.firestoned.io/v1beta1", "kind": "Bind9Instance",
+                                    "metadata": {"name": "i"}, "spec": {"role": role}})
+    };
+    let schema = schema_of("Bind9Instance");
+    assert!(validator
+        .validate(&schema, &inst("secondary"), Some(&inst("primary")))
+        .is_err());
+    assert!(validator
+        .validate(&schema, &inst("primary"), Some(&inst("primary")))
+        .is_ok());
 }
