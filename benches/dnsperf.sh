@@ -43,8 +43,11 @@ cargo build --release -p dnsd --manifest-path "$ROOT/Cargo.toml" >&2
 DNSD="$CARGO_TARGET_DIR/release/dnsd"
 WORK="$(mktemp -d /tmp/dnsd-bench.XXXXXX)"
 PIDS=()
+# shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
-  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do
+    if [ -n "$p" ]; then kill "$p" 2>/dev/null || true; fi
+  done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -179,8 +182,7 @@ wait_answer() { # bounded: 120 s
 
 stop_server() {
   kill "$1" 2>/dev/null || true
-  local i
-  for i in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$1" 2>/dev/null || true
   wait "$1" 2>/dev/null || true
   sleep 0.5
