@@ -170,8 +170,7 @@ CONF
 }
 
 wait_answer() { # bounded: 120 s
-  local i
-  for i in $(seq 1 1200); do
+  for _ in $(seq 1 1200); do
     if dig +time=1 +tries=1 @127.0.0.1 -p "$PORT" h1.bench.test A +short 2>/dev/null | grep -q '^10\.'; then
       return 0
     fi
