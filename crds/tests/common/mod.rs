@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 
 use bindy_crds::{
     AAAARecord, ARecord, Bind9Cluster, Bind9Instance, CAARecord, CNAMERecord, DNSZone, DnsRecord,
@@ -54,25 +55,33 @@ pub fn crds_by_kind() -> BTreeMap<String, CustomResourceDefinition> {
         .collect()
 }
 
+/// Served-version openAPIV3Schema per kind, generated once per test binary.
+static SCHEMAS: LazyLock<BTreeMap<String, Value>> = LazyLock::new(|| {
+    crds_by_kind()
+        .into_iter()
+        .map(|(kind, crd)| {
+            let v = crd
+                .spec
+                .versions
+                .iter()
+                .find(|v| v.name == "v1beta1")
+                .expect("v1beta1");
+            let schema = v
+                .schema
+                .as_ref()
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .expect("schema");
+            (kind, serde_json::to_value(schema).expect("schema to JSON"))
+        })
+        .collect()
+});
+
 /// The served version's openAPIV3Schema of a kind.
 pub fn schema_of(kind: &str) -> Value {
-    let crds = crds_by_kind();
-    let crd = crds
+    SCHEMAS
         .get(kind)
-        .unwrap_or_else(|| panic!("unknown kind {kind}"));
-    let v = crd
-        .spec
-        .versions
-        .iter()
-        .find(|v| v.name == "v1beta1")
-        .expect("v1beta1");
-    serde_json::to_value(
-        v.schema
-            .as_ref()
-            .and_then(|s| s.open_api_v3_schema.as_ref())
-            .expect("schema"),
-    )
-    .expect("schema to JSON")
+        .unwrap_or_else(|| panic!("unknown kind {kind}"))
+        .clone()
 }
 
 /// OpenAPI 3.0 → JSON Schema: `nullable: true` becomes a `null` member of `type`.
