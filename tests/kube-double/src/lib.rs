@@ -11,3 +11,4 @@ pub mod write;
 
 pub use double::{ApiServerDouble, DoubleConfig};
 pub use error::{ApiError, Error, Result};
+pub mod agent;

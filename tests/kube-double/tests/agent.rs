@@ -1,0 +1,150 @@
+//! The node agent with the real `named` runtime: a StatefulSet written by hand (no operator)
+//! becomes a running BIND9 on its own loopback IP, answering `dig`; ConfigMap changes reach the
+//! pod's folder only after the configured sync delay; scale-down stops the server.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bindy_kube_double::agent::named::NamedRuntime;
+use bindy_kube_double::agent::{AgentConfig, NodeAgent, Runtime};
+use bindy_kube_double::ApiServerDouble;
+use common::eventually;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const ZONE: &str =
+    "$TTL 300\n@ SOA ns1 admin 1 60 60 600 60\n@ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.10\n";
+
+fn named_conf() -> String {
+    "options {\n  directory \"/var/cache/bind\";\n  listen-on { any; };\n  recursion no;\n};\n\
+     zone \"example.com\" {\n  type primary;\n  file \"/etc/bind/example.com.db\";\n};\n"
+        .to_string()
+}
+
+fn dig(ip: &str, name: &str) -> Option<String> {
+    let out = std::process::Command::new("dig")
+        .args([
+            &format!("@{ip}"),
+            "-p",
+            "53",
+            name,
+            "A",
+            "+short",
+            "+time=1",
+            "+tries=1",
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn tools_present() -> bool {
+    let ok = bindy_tests::named::require_tools(&["named", "dig"]);
+    assert!(
+        ok || std::env::var("CI").as_deref() != Ok("true"),
+        "named and dig are required in CI"
+    );
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_runs_named_and_answers_dig() {
+    if !tools_present() {
+        eprintln!("SKIP: named/dig not installed");
+        return;
+    }
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let mut cfg = AgentConfig::new(root.path());
+    cfg.configmap_sync_delay = Duration::from_secs(1);
+    let runtimes: Vec<Arc<dyn Runtime>> = vec![Arc::new(NamedRuntime::default())];
+    let _agent = NodeAgent::start(client.clone(), runtimes, cfg);
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "dns-config"},
+        "data": {"named.conf": named_conf(), "example.com.db": ZONE}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "dns", "labels": {"app.kubernetes.io/part-of": "bindy"}},
+        "spec": {"replicas": 1, "serviceName": "dns", "selector": {"matchLabels": {"app": "dns"}},
+            "template": {"metadata": {"labels": {"app": "dns"}}, "spec": {
+                "containers": [{"name": "bind9", "image": "internetsystemsconsortium/bind9:9.18",
+                    "args": ["-g", "-c", "/etc/bind/named.conf"],
+                    "volumeMounts": [{"name": "config", "mountPath": "/etc/bind"}, {"name": "cache", "mountPath": "/var/cache/bind"}]}],
+                "volumes": [{"name": "config", "configMap": {"name": "dns-config"}}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "cache"}, "spec": {"accessModes": ["ReadWriteOnce"]}}]}
+    })).unwrap();
+    let stss: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    stss.create(&PostParams::default(), &sts).await.unwrap();
+
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ready_pod = || async {
+        let p = pods.get_opt("dns-0").await.unwrap()?;
+        let st = p.status.clone()?;
+        let ready = st
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        ready.then_some(st.pod_ip?)
+    };
+    let ip = eventually(Duration::from_secs(20), ready_pod)
+        .await
+        .expect("pod dns-0 Ready within 20 s");
+    assert!(ip.starts_with("127."), "loopback pod IP {ip}");
+    assert_eq!(dig(&ip, "www.example.com").as_deref(), Some("192.0.2.10"));
+    let s = stss.get_status("dns").await.unwrap();
+    assert_eq!(s.status.unwrap().ready_replicas, Some(1));
+
+    // ConfigMap change: not in the pod's folder at once, there after the sync delay
+    let file = root
+        .path()
+        .join("pods/default/dns-0/volumes/config/example.com.db");
+    let changed = ZONE.replace("192.0.2.10", "192.0.2.20");
+    let t0 = Instant::now();
+    cms.patch(
+        "dns-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"example.com.db": changed}})),
+    )
+    .await
+    .unwrap();
+    let landed = eventually(Duration::from_secs(10), || async {
+        (std::fs::read_to_string(&file).ok()? == changed).then(|| t0.elapsed())
+    })
+    .await
+    .expect("ConfigMap change reaches the pod folder");
+    assert!(
+        landed >= Duration::from_millis(900),
+        "sync delay honoured: {landed:?}"
+    );
+
+    // scale to zero: pod object gone, server stopped
+    stss.patch(
+        "dns",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .unwrap();
+    let gone = eventually(Duration::from_secs(15), || async {
+        pods.get_opt("dns-0").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "pod deleted on scale-down");
+    assert!(
+        dig(&ip, "www.example.com").is_none_or(|a| a.is_empty()),
+        "named stopped"
+    );
+}
