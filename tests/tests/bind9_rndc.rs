@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bindy_operator::bind9::catalog::{self, Catalog};
-use bindy_operator::bind9::namedconf::{PrimaryZone, SecondaryZone, ZoneConfig};
+use bindy_operator::bind9::namedconf::{Acl, PrimaryZone, SecondaryZone, ZoneConfig};
 use bindy_operator::bind9::notify::notify_one;
 use bindy_operator::bind9::rndc::RndcClient;
 use bindy_operator::bind9::update::Updater;
@@ -204,4 +204,111 @@ fn catalog_zone_provisions_and_removes_zones_on_the_secondary() {
         },
     );
     res.unwrap_or_else(|e| panic!("{e}\n{}", secondary.log_tail(30)));
+}
+
+#[test]
+fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_restarts() {
+    if !have_bind() {
+        return;
+    }
+    let cat = catalog::DEFAULT_CATALOG;
+    let mut primary = start_primary(
+        &[],
+        vec![(cat.to_string(), catalog::render(cat, &[], 1).unwrap())],
+    );
+    let secondary = start_secondary(&primary, &[], Some(cat));
+    let rt = rt();
+    let key = op_key(primary.tsig());
+    let prndc = RndcClient::new(primary.rndc_addr(), op_key(primary.rndc_key()));
+    let up = Updater::new(primary.addr(), Some(key.clone()));
+    let catalog = Catalog::new(primary.addr(), key.clone(), cat);
+    let p = primary.paths().clone();
+    // Mounted once per pod (read-only in Kubernetes); shared by every zone.
+    let bootstrap = p.zones_dir.join("bootstrap.db");
+    std::fs::write(&bootstrap, zonefile::BOOTSTRAP).unwrap();
+
+    let zones = ["alpha.example", "beta.example"];
+    for (i, zone) in zones.iter().enumerate() {
+        let body = ZoneConfig::Primary(PrimaryZone {
+            name: zone.to_string(),
+            file: bootstrap.to_string_lossy().to_string(),
+            // One journal per zone incarnation (the reconciler uses the DNSZone uid).
+            journal: Some(
+                p.journal_dir
+                    .join(format!("{zone}.uid{i}.jnl"))
+                    .to_string_lossy()
+                    .to_string(),
+            ),
+            allow_update: vec![Acl::Key(key.name.clone())],
+            allow_transfer: vec![Acl::Key(key.name.clone())],
+            also_notify: vec![],
+            notify_key: None,
+        })
+        .body()
+        .unwrap();
+        rt.block_on(prndc.addzone(zone, &body)).unwrap();
+        let data = zone_data(
+            zone,
+            p.ip,
+            vec![rrset(
+                "www",
+                vec![RecordData::A(Ipv4Addr::new(192, 0, 2, 10 + i as u8))],
+            )],
+        );
+        let out = rt.block_on(up.sync_zone(&data)).unwrap();
+        assert_eq!(out.applied, 3, "glue, apex NS, www");
+        assert_eq!(
+            rt.block_on(up.sync_zone(&data)).unwrap().applied,
+            0,
+            "idempotent"
+        );
+        assert!(rt.block_on(catalog.add_member(zone)).unwrap());
+    }
+    rt.block_on(notify_one(
+        secondary.addr(),
+        cat,
+        Some(&key),
+        Duration::from_secs(2),
+    ))
+    .unwrap();
+    for (i, zone) in zones.iter().enumerate() {
+        let ip = format!("192.0.2.{}", 10 + i);
+        wait_for(
+            &secondary,
+            &format!("www.{zone}."),
+            "A",
+            &[&ip],
+            Duration::from_secs(20),
+        );
+        wait_for(
+            &secondary,
+            zone,
+            "SOA",
+            &[&format!("ns1.{zone}. hostmaster.{zone}.")],
+            WAIT,
+        );
+        wait_for(&secondary, zone, "NS", &[&format!("ns1.{zone}.")], WAIT);
+    }
+    let out = primary
+        .dig(&["+noall", "+answer", "alpha.example", "NS"])
+        .unwrap();
+    assert!(!out.contains("invalid."), "bootstrap NS replaced: {out}");
+
+    // A crash: named comes back with both zones (NZD) rolled forward from bootstrap + journal.
+    primary.kill();
+    primary.restart().unwrap();
+    for (i, zone) in zones.iter().enumerate() {
+        wait_for(
+            &primary,
+            &format!("www.{zone}."),
+            "A",
+            &[&format!("192.0.2.{}", 10 + i)],
+            WAIT,
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&bootstrap).unwrap(),
+        zonefile::BOOTSTRAP,
+        "never written"
+    );
 }

@@ -128,7 +128,7 @@ pub async fn ensure_at_least(
     Ok(floor)
 }
 
-async fn soa(conn: &mut DnsConnection, zone: &str) -> Result<Option<Record>> {
+pub(crate) async fn soa(conn: &mut DnsConnection, zone: &str) -> Result<Option<Record>> {
     let origin = fqdn_in("@", zone)?;
     let mut msg = Message::new(0, MessageType::Query, OpCode::Query);
     msg.add_query(Query::query(name(&origin)?, RecordType::SOA));

@@ -24,13 +24,15 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, UpdateMessage};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType as HRecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 
-use super::names::fqdn_in;
+use super::names::{fqdn_in, rname, target};
 use super::rdata::{compare_key, hickory_type, keys_of, name, to_rdata};
 use super::wire::{DnsConnection, DEFAULT_TIMEOUT};
+use super::zonefile::infrastructure_sets;
 use super::zonefile::MAX_TTL;
-use super::{RecordData, RecordSet, RecordType, TsigKey};
+use super::{serial, RecordData, RecordSet, RecordType, Soa, TsigKey, ZoneData};
 use crate::error::{Error, Result};
 use bindy_crds::model::is_in_zone;
+use hickory_proto::rr::rdata::SOA;
 
 /// Upper bound for one UPDATE message: 64 KiB minus room for the TSIG record (≈ 100 bytes for
 /// hmac-sha512 with a long key name) and the header.
@@ -199,10 +201,11 @@ impl Updater {
     pub async fn apply_blind(&self, zone: &str, changes: &[Change]) -> Result<Outcome> {
         let mut conn = self.connect().await?;
         let mut outcome = Outcome::default();
-        let todo = changes
-            .iter()
-            .map(|c| prepare(zone, c, false, None))
-            .collect::<Result<Vec<_>>>()?;
+        let mut todo = Vec::with_capacity(changes.len());
+        for c in changes {
+            let observed = observe_apex_ns(&mut conn, zone, c).await?;
+            todo.push(prepare(zone, c, false, observed.as_ref())?);
+        }
         self.send_batched(&mut conn, zone, todo, &mut outcome)
             .await?;
         Ok(outcome)
@@ -213,12 +216,85 @@ impl Updater {
         let mut conn = self.connect().await?;
         let mut outcome = Outcome::default();
         for c in changes {
-            let p = prepare(zone, c, false, None)?;
+            let observed = observe_apex_ns(&mut conn, zone, c).await?;
+            let p = prepare(zone, c, false, observed.as_ref())?;
             self.send(&mut conn, zone, std::slice::from_ref(&p)).await?;
             outcome.applied += 1;
             outcome.messages += 1;
         }
         Ok(outcome)
+    }
+
+    /// Makes the zone's SOA carry `soa`'s names and timers (TTL `ttl`); the serial becomes
+    /// [`serial::next`] of the current one and `soa.serial`. Returns the serial served
+    /// afterwards; sends nothing when names and timers already match and `soa.serial` is not
+    /// newer.
+    pub async fn set_soa(&self, zone: &str, soa: &Soa, ttl: u32) -> Result<u32> {
+        let mut conn = self.connect().await?;
+        let Some(mut rec) = serial::soa(&mut conn, zone).await? else {
+            return Err(Error::InvalidInput(format!(
+                "{} does not serve zone {zone}",
+                self.server
+            )));
+        };
+        let RData::SOA(cur) = &rec.data else {
+            return Err(Error::Proto("SOA answer without SOA data".into()));
+        };
+        let mname = name(&target(&soa.primary_ns)?)?;
+        let rname = name(&rname(&soa.admin_email)?)?;
+        let timers = |x: u32| {
+            i32::try_from(x).map_err(|_| Error::InvalidInput(format!("SOA timer {x} too large")))
+        };
+        let (refresh, retry, expire) = (
+            timers(soa.refresh)?,
+            timers(soa.retry)?,
+            timers(soa.expire)?,
+        );
+        let same = cur.mname == mname
+            && cur.rname == rname
+            && (cur.refresh, cur.retry, cur.expire, cur.minimum)
+                == (refresh, retry, expire, soa.negative_ttl)
+            && rec.ttl == ttl;
+        if same && !serial::is_newer(soa.serial, cur.serial) {
+            return Ok(cur.serial);
+        }
+        let new_serial = serial::next(Some(cur.serial), soa.serial);
+        rec.ttl = ttl;
+        rec.data = RData::SOA(SOA::new(
+            mname,
+            rname,
+            new_serial,
+            refresh,
+            retry,
+            expire,
+            soa.negative_ttl,
+        ));
+        let mut msg = Message::new(0, MessageType::Query, OpCode::Update);
+        msg.metadata.recursion_desired = false;
+        let mut zq = Query::new();
+        zq.set_name(rec.name.clone())
+            .set_query_class(DNSClass::IN)
+            .set_query_type(HRecordType::SOA);
+        msg.add_zone(zq);
+        msg.add_update(rec);
+        conn.exchange(msg, "UPDATE", zone).await?;
+        Ok(new_serial)
+    }
+
+    /// Brings a zone to `zone`'s SOA, apex NS, glue and records (idempotently). Records the
+    /// primary holds but `zone` does not list are left alone: deleting them needs the
+    /// reconciler's knowledge of what it owns ([`Change::Delete`]).
+    pub async fn sync_zone(&self, zone: &ZoneData) -> Result<Outcome> {
+        self.set_soa(&zone.origin, &zone.soa, zone.ttl).await?;
+        let changes: Vec<Change> = infrastructure_sets(zone)?
+            .into_iter()
+            .chain(zone.records.iter().cloned())
+            .map(|set| Change::Replace {
+                set,
+                default_ttl: zone.ttl,
+            })
+            .collect();
+        self.apply(&zone.origin, &changes).await
     }
 
     async fn send_batched(
@@ -318,6 +394,20 @@ impl Updater {
     }
 }
 
+/// The current apex NS RRset when `c` replaces it (needed to delete the old rdatas).
+async fn observe_apex_ns(
+    conn: &mut DnsConnection,
+    zone: &str,
+    c: &Change,
+) -> Result<Option<RrsetState>> {
+    let (owner, t) = change_key(zone, c)?;
+    if t == RecordType::Ns && owner == fqdn_in("@", zone)? {
+        Updater::query(conn, zone, &owner, t).await
+    } else {
+        Ok(None)
+    }
+}
+
 fn is_prereq_failure(e: &Error) -> bool {
     matches!(
         e.rcode(),
@@ -379,10 +469,20 @@ fn prepare(zone: &str, c: &Change, cas: bool, observed: Option<&RrsetState>) -> 
     let mut prereqs = Vec::new();
     let mut updates = Vec::new();
 
-    // Delete the whole RRset: CLASS ANY, TTL 0, empty rdata (RFC 2136 §2.5.2).
-    let mut del = Record::update0(owner_name.clone(), 0, ht);
-    del.dns_class = DNSClass::ANY;
-    updates.push(del);
+    // RFC 2136 §3.4.2.4: a server ignores deleting the apex NS RRset (and the last apex NS),
+    // so the apex NS is replaced by adding the new rdatas, then deleting the old ones.
+    let apex_ns = t == RecordType::Ns && owner == fqdn_in("@", zone)?;
+    if apex_ns && matches!(c, Change::Delete { .. }) {
+        return Err(Error::InvalidInput(format!(
+            "the apex NS RRset of {zone} cannot be deleted, only replaced"
+        )));
+    }
+    if !apex_ns {
+        // Delete the whole RRset: CLASS ANY, TTL 0, empty rdata (RFC 2136 §2.5.2).
+        let mut del = Record::update0(owner_name.clone(), 0, ht);
+        del.dns_class = DNSClass::ANY;
+        updates.push(del);
+    }
 
     if let Change::Replace { set, default_ttl } = c {
         if set.data.is_empty() {
@@ -404,6 +504,17 @@ fn prepare(zone: &str, c: &Change, cas: bool, observed: Option<&RrsetState>) -> 
                 )));
             }
             updates.push(Record::from_rdata(owner_name.clone(), ttl, to_rdata(d)?));
+        }
+        if apex_ns {
+            let keep = keys_of(&set.data)?;
+            for rd in observed.map(|o| o.rdata.as_slice()).unwrap_or_default() {
+                if !keep.contains(&compare_key(rd)?) {
+                    // Delete one RR: CLASS NONE, TTL 0, its rdata (§2.5.4).
+                    let mut del = Record::from_rdata(owner_name.clone(), 0, rd.clone());
+                    del.dns_class = DNSClass::NONE;
+                    updates.push(del);
+                }
+            }
         }
         if t != RecordType::Cname {
             // "RRset does not exist" for CNAME: CLASS NONE, TTL 0, empty rdata (§2.4.3).

@@ -20,6 +20,75 @@ use crate::error::{Error, Result};
 /// Largest TTL BIND accepts without clamping (RFC 2181 §8).
 pub const MAX_TTL: u32 = 0x7fff_ffff;
 
+/// A zone file valid for ANY origin (only relative and out-of-zone names), shared by every
+/// zone a primary creates with `rndc addzone` before its first UPDATE.
+///
+/// Why: `rndc addzone` needs a loadable file at once, while a ConfigMap written for a new zone
+/// reaches the pod only after the kubelet's next sync (up to a minute). With this file mounted
+/// once (read-only) and a per-zone journal in the writable directory, a zone is created
+/// instantly and filled by UPDATE ([`super::update::Updater::sync_zone`]). It must never
+/// change: journals chain from its serial 1, so BIND rolls every zone forward from it on
+/// restart. Give each zone incarnation its own journal name (e.g. with the DNSZone's uid) so a
+/// re-created zone never replays an old journal.
+pub const BOOTSTRAP: &str =
+    "; bindy bootstrap zone: shared by all zones until their first UPDATE; never edit\n\
+$TTL 60\n\
+@ IN SOA invalid. invalid. 1 60 60 3600 60\n\
+@ IN NS invalid.\n";
+
+/// The apex NS RRset and glue address RRsets of a zone, as record sets (for UPDATE). Glue is
+/// skipped where the zone's own records already give the name an address of that family.
+pub fn infrastructure_sets(zone: &ZoneData) -> Result<Vec<RecordSet>> {
+    let origin = fqdn_in("@", &zone.origin)?;
+    let mut out = Vec::new();
+    let mut ns = Vec::new();
+    let mut glue: BTreeMap<(String, RecordType), Vec<RecordData>> = BTreeMap::new();
+    for n in &zone.name_servers {
+        let host = target(&n.hostname)?;
+        ns.push(RecordData::Ns {
+            nameserver: host.clone(),
+        });
+        if is_in_zone(&host, &origin) {
+            if let Some(v4) = n.ipv4 {
+                glue.entry((host.clone(), RecordType::A))
+                    .or_default()
+                    .push(RecordData::A(v4));
+            }
+            if let Some(v6) = n.ipv6 {
+                glue.entry((host.clone(), RecordType::Aaaa))
+                    .or_default()
+                    .push(RecordData::Aaaa(v6));
+            }
+        }
+    }
+    if ns.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "zone {origin} needs at least one name server"
+        )));
+    }
+    for ((host, t), data) in glue {
+        let user_has = zone.records.iter().any(|r| {
+            r.record_type == t && fqdn_in(&r.name, &origin).ok().as_deref() == Some(&host)
+        });
+        if !user_has {
+            out.push(RecordSet {
+                name: host,
+                record_type: t,
+                ttl: None,
+                data,
+            });
+        }
+    }
+    // Glue first: the NS RRset then never points at a name without an address.
+    out.push(RecordSet {
+        name: origin,
+        record_type: RecordType::Ns,
+        ttl: None,
+        data: ns,
+    });
+    Ok(out)
+}
+
 /// Renders the zone as a BIND master file.
 pub fn render(zone: &ZoneData) -> Result<String> {
     let origin = fqdn_in("@", &zone.origin)?;

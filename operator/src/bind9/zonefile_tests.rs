@@ -319,3 +319,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bootstrap_file_loads_for_any_origin() {
+    if have("named-checkzone") {
+        for origin in ["example.com", "a.b.c.example", "svc.cluster.local"] {
+            checkzone(origin, BOOTSTRAP).unwrap();
+        }
+    }
+    let sets = infrastructure_sets(&base_zone(vec![])).unwrap();
+    let kinds: Vec<_> = sets
+        .iter()
+        .map(|s| (s.name.as_str(), s.record_type))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("ns1.example.com.", RecordType::A),
+            ("ns1.example.com.", RecordType::Aaaa),
+            ("example.com.", RecordType::Ns)
+        ]
+    );
+}
