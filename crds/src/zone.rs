@@ -1,8 +1,10 @@
 //! `DNSZone`: one authoritative zone, the instances that serve it and the records it selects.
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -100,6 +102,26 @@ pub struct NameServer {
 #[serde(rename_all = "camelCase")]
 pub struct SelectorSource {
     pub selector: LabelSelector,
+}
+
+impl SelectorSource {
+    /// True when `labels` match this selector (an empty selector matches everything, as in
+    /// Kubernetes).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> Result<bool> {
+        let selector = Selector::try_from(self.selector.clone())
+            .map_err(|e| Error::InvalidSpec(format!("label selector: {}", e.0)))?;
+        Ok(selector.matches(labels))
+    }
+}
+
+/// True when any of `sources` matches `labels`; an invalid selector is an error, not a miss.
+fn any_matches(sources: &[SelectorSource], labels: &BTreeMap<String, String>) -> Result<bool> {
+    for s in sources {
+        if s.matches(labels)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Desired state of a DNSZone.
@@ -207,6 +229,20 @@ impl DNSZoneSpec {
         self.cluster_ref.is_some() || self.bind9_instances_from.is_some()
     }
 
+    /// True when a record with these labels belongs to the zone (`recordsFrom`).
+    pub fn selects_record(&self, labels: &BTreeMap<String, String>) -> Result<bool> {
+        any_matches(&self.records_from, labels)
+    }
+
+    /// True when a Bind9Instance with these labels serves the zone through
+    /// `bind9InstancesFrom` (instances of `clusterRef` are matched by the cluster instead).
+    pub fn selects_instance(&self, labels: &BTreeMap<String, String>) -> Result<bool> {
+        any_matches(
+            self.bind9_instances_from.as_deref().unwrap_or_default(),
+            labels,
+        )
+    }
+
     /// The spec's CEL rules in Rust (instance source, SOA timer order).
     pub fn validate(&self) -> Result<()> {
         if !self.has_instance_source() {
@@ -224,5 +260,67 @@ impl DNSZoneSpec {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn source(
+        match_labels: &[(&str, &str)],
+        exprs: Vec<LabelSelectorRequirement>,
+    ) -> SelectorSource {
+        SelectorSource {
+            selector: LabelSelector {
+                match_labels: Some(labels(match_labels)),
+                match_expressions: Some(exprs),
+            },
+        }
+    }
+
+    #[test]
+    fn selectors_match_like_kubernetes() {
+        let zone = source(&[("zone", "example.com")], vec![]);
+        assert!(zone
+            .matches(&labels(&[("zone", "example.com"), ("x", "y")]))
+            .unwrap());
+        assert!(!zone.matches(&labels(&[("zone", "example.org")])).unwrap());
+        let not_prod = source(
+            &[],
+            vec![LabelSelectorRequirement {
+                key: "env".into(),
+                operator: "NotIn".into(),
+                values: Some(vec!["prod".into()]),
+            }],
+        );
+        assert!(not_prod.matches(&labels(&[])).unwrap());
+        assert!(!not_prod.matches(&labels(&[("env", "prod")])).unwrap());
+        let broken = source(
+            &[],
+            vec![LabelSelectorRequirement {
+                key: "a".into(),
+                operator: "Near".into(),
+                values: None,
+            }],
+        );
+        assert!(
+            broken.matches(&labels(&[])).is_err(),
+            "an invalid operator is reported"
+        );
+        assert!(
+            SelectorSource::default()
+                .matches(&labels(&[("any", "thing")]))
+                .unwrap(),
+            "empty selects all"
+        );
     }
 }
