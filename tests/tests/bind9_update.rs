@@ -521,3 +521,60 @@ fn serials_never_go_backwards_across_primary_restarts() {
         "{s2} after {on_secondary}"
     );
 }
+
+#[test]
+fn large_changes_are_split_to_fit_the_wire() {
+    if !have_bind() {
+        return;
+    }
+    let primary = start_primary(&[ZONE], vec![]);
+    let key = op_key(primary.tsig());
+    let up = Updater::new(primary.addr(), Some(key));
+    let rt = rt();
+    let n = 600;
+    let big: Vec<Change> = (0..n)
+        .map(|i| Change::Replace {
+            set: rrset(
+                &format!("t{i}"),
+                vec![RecordData::Txt {
+                    strings: vec![format!("{i:04}{}", "x".repeat(246))],
+                }],
+            ),
+            default_ttl: 60,
+        })
+        .collect();
+    let out = rt.block_on(up.apply_blind(ZONE, &big)).unwrap();
+    assert_eq!(out.applied, n);
+    assert!(
+        out.messages >= 3,
+        "~180 KB of changes need several 64 KiB messages: {out:?}"
+    );
+    for i in [0, n / 2, n - 1] {
+        wait_for(
+            &primary,
+            &format!("t{i}.example.com."),
+            "TXT",
+            &[&format!("{i:04}xxx")],
+            WAIT,
+        );
+    }
+    let again = rt.block_on(up.apply(ZONE, &big)).unwrap();
+    assert_eq!((again.unchanged, again.messages), (n, 0));
+
+    // One RRset larger than a DNS message cannot be sent at all: a clear error, nothing sent.
+    let huge = rrset(
+        "huge",
+        vec![RecordData::Txt {
+            strings: vec!["h".repeat(255); 300],
+        }],
+    );
+    let err = rt.block_on(up.replace(ZONE, &huge, 60)).unwrap_err();
+    assert!(
+        err.to_string().contains("more than a DNS message holds"),
+        "{err}"
+    );
+    let answer = primary
+        .dig(&["+noall", "+answer", "huge.example.com.", "TXT"])
+        .unwrap();
+    assert!(answer.trim().is_empty(), "{answer}");
+}

@@ -543,7 +543,11 @@ fn prepare(zone: &str, c: &Change, cas: bool, observed: Option<&RrsetState>) -> 
     for r in prereqs.iter().chain(&updates) {
         size += r
             .to_bytes()
-            .map_err(|e| Error::Proto(format!("encoding {owner}: {e}")))?
+            .map_err(|e| {
+                Error::InvalidInput(format!(
+                    "{owner} {t}: a record is more than a DNS message holds ({e})"
+                ))
+            })?
             .len();
     }
     Ok(Prepared {
