@@ -90,8 +90,8 @@ fn rndc_commands_drive_primary_and_secondary() {
     wait_for(&secondary, "r.rndc.example.", "A", &["192.0.2.2"], WAIT);
 
     // delzone removes the zone on both.
-    rt.block_on(srndc.delzone(zone)).unwrap();
-    rt.block_on(prndc.delzone(zone)).unwrap();
+    rt.block_on(srndc.delzone(zone, true)).unwrap();
+    rt.block_on(prndc.delzone(zone, true)).unwrap();
     for ns in [&primary, &secondary] {
         let out = ns.dig(&[zone, "SOA"]).unwrap();
         assert!(out.contains("status: REFUSED"), "{out}");

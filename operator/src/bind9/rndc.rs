@@ -198,9 +198,11 @@ impl RndcClient {
         self.command(&format!("modzone {} {body};", zone_arg(zone)?))
             .await
     }
-    /// `rndc delzone -clean NAME`: also removes the zone's files named created.
-    pub async fn delzone(&self, zone: &str) -> Result<Reply> {
-        self.command(&format!("delzone -clean {}", zone_arg(zone)?))
+    /// `rndc delzone [-clean] NAME`. `clean` also removes the zone's file and journal: never
+    /// use it for zones loaded from the shared bootstrap file (it would delete that file).
+    pub async fn delzone(&self, zone: &str, clean: bool) -> Result<Reply> {
+        let flag = if clean { "-clean " } else { "" };
+        self.command(&format!("delzone {flag}{}", zone_arg(zone)?))
             .await
     }
     /// `rndc reload [NAME]`.
