@@ -133,30 +133,31 @@ fn decode_value(buf: &mut &[u8], depth: usize) -> Option<Value> {
 }
 
 /// The algorithm byte and the HMAC for the control channel (md5/sha1 are not offered).
-fn mac(alg: TsigAlgorithm, secret: &[u8], data: &[u8]) -> (u8, Vec<u8>) {
+fn mac(alg: TsigAlgorithm, secret: &[u8], data: &[u8]) -> Result<(u8, Vec<u8>)> {
     macro_rules! hmac {
         ($h:ty) => {{
-            // Hmac accepts keys of any length, so this cannot fail.
-            let mut m = <Hmac<$h> as Mac>::new_from_slice(secret)
-                .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+            let mut m = <Hmac<$h> as Mac>::new_from_slice(secret).map_err(|e| Error::BadKey {
+                name: "rndc".into(),
+                reason: e.to_string(),
+            })?;
             m.update(data);
             m.finalize().into_bytes().to_vec()
         }};
     }
-    match alg {
+    Ok(match alg {
         TsigAlgorithm::HmacSha256 => (163, hmac!(Sha256)),
         TsigAlgorithm::HmacSha384 => (164, hmac!(Sha384)),
         TsigAlgorithm::HmacSha512 => (165, hmac!(Sha512)),
-    }
+    })
 }
 
-fn auth_value(alg: TsigAlgorithm, secret: &[u8], signed: &[u8]) -> Value {
-    let (code, digest) = mac(alg, secret, signed);
+fn auth_value(alg: TsigAlgorithm, secret: &[u8], signed: &[u8]) -> Result<Value> {
+    let (code, digest) = mac(alg, secret, signed)?;
     let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
     let mut field = vec![0u8; 89];
     field[0] = code;
     field[1..1 + b64.len()].copy_from_slice(b64.as_bytes());
-    Value::Table(vec![("hsha".into(), Value::Bin(field))])
+    Ok(Value::Table(vec![("hsha".into(), Value::Bin(field))]))
 }
 
 /// Result of a successful command: named's `text` output.
@@ -327,7 +328,7 @@ impl RndcClient {
         let signed = encode_table(&body);
         let auth = encode_table(&[(
             "_auth".into(),
-            auth_value(self.key.algorithm, secret, &signed),
+            auth_value(self.key.algorithm, secret, &signed)?,
         )]);
         let len = 4 + auth.len() + signed.len();
         let mut msg = Vec::with_capacity(4 + len);
@@ -372,7 +373,7 @@ impl RndcClient {
             Some(Value::Bin(b)) if b.len() == 89 => b.clone(),
             _ => return Err(self.auth("reply carries no hmac-sha signature")),
         };
-        let (code, digest) = mac(self.key.algorithm, secret, signed);
+        let (code, digest) = mac(self.key.algorithm, secret, signed)?;
         let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
         let theirs = &field[1..1 + b64.len().min(88)];
         // Constant-time enough for a MAC comparison of public-length strings.
@@ -438,7 +439,7 @@ mod tests {
 
     #[test]
     fn signature_field_has_bind_layout() {
-        let v = auth_value(TsigAlgorithm::HmacSha256, b"k", b"data");
+        let v = auth_value(TsigAlgorithm::HmacSha256, b"k", b"data").unwrap();
         let Some(Value::Bin(f)) = v.get("hsha") else {
             panic!("no hsha")
         };
