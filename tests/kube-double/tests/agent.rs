@@ -148,3 +148,135 @@ async fn statefulset_runs_named_and_answers_dig() {
         "named stopped"
     );
 }
+
+fn pid_alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_lifecycle_restart_recreate_scale_and_delete() {
+    use bindy_kube_double::agent::command::CommandRuntime;
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let runtimes: Vec<Arc<dyn Runtime>> = vec![Arc::new(CommandRuntime::new(
+        "sleep",
+        "kube-double/sleep",
+        None,
+    ))];
+    let _agent = NodeAgent::start(client.clone(), runtimes, AgentConfig::new(root.path()));
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "helper", "labels": {"app.kubernetes.io/part-of": "bindy"}},
+        "spec": {"replicas": 2, "serviceName": "helper", "selector": {"matchLabels": {"app": "helper"}},
+            "template": {"metadata": {"labels": {"app": "helper"}}, "spec": {"containers": [{
+                "name": "main", "image": "kube-double/sleep", "command": ["sh", "-c", "echo $(POD_IP) > ip; exec sleep 600"],
+                "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]}]}}}
+    })).unwrap();
+    let stss: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    stss.create(&PostParams::default(), &sts).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let ready = |name: &'static str| {
+        let pods = pods.clone();
+        move || {
+            let pods = pods.clone();
+            async move {
+                let p = pods.get_opt(name).await.unwrap()?;
+                let st = p.status.clone()?;
+                st.conditions
+                    .as_ref()?
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+                    .then_some(p)
+            }
+        }
+    };
+    let deadline = Duration::from_secs(10);
+    let p0 = eventually(deadline, ready("helper-0"))
+        .await
+        .expect("helper-0 ready");
+    let p1 = eventually(deadline, ready("helper-1"))
+        .await
+        .expect("helper-1 ready");
+    let ip0 = p0.status.clone().unwrap().pod_ip.unwrap();
+    assert_ne!(
+        Some(ip0.clone()),
+        p1.status.clone().unwrap().pod_ip,
+        "unique pod IPs"
+    );
+    let scratch = |pod: &str| {
+        root.path()
+            .join(format!("pods/default/{pod}/containers/main"))
+    };
+    assert_eq!(
+        std::fs::read_to_string(scratch("helper-0").join("ip"))
+            .unwrap()
+            .trim(),
+        ip0,
+        "downward-API env expanded"
+    );
+    assert_eq!(p0.metadata.owner_references.unwrap()[0].name, "helper");
+
+    // a killed process: pod restarted, restartCount 1
+    let pid0 = std::fs::read_to_string(scratch("helper-0").join("pid")).unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", pid0.trim()])
+        .status()
+        .unwrap();
+    let restarted = eventually(deadline, || async {
+        let p = ready("helper-0")().await?;
+        (p.status.as_ref()?.container_statuses.as_ref()?[0].restart_count == 1).then_some(())
+    })
+    .await;
+    assert!(restarted.is_some(), "killed container restarted");
+    let pid0b = std::fs::read_to_string(scratch("helper-0").join("pid")).unwrap();
+    assert_ne!(pid0, pid0b);
+
+    // a deleted pod is recreated (new uid)
+    pods.delete("helper-1", &Default::default()).await.unwrap();
+    let old_uid = p1.metadata.uid.clone();
+    let recreated = eventually(deadline, || async {
+        let p = ready("helper-1")().await?;
+        (p.metadata.uid != old_uid).then_some(())
+    })
+    .await;
+    assert!(recreated.is_some(), "deleted pod recreated");
+
+    // scale down: helper-1 goes, its process stops
+    let pid1 = std::fs::read_to_string(scratch("helper-1").join("pid")).unwrap();
+    stss.patch(
+        "helper",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    let gone = eventually(deadline, || async {
+        pods.get_opt("helper-1")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some() && !pid_alive(pid1.trim()),
+        "scaled-down pod and process gone"
+    );
+
+    // deleting the StatefulSet removes its pods (owner GC) and stops the process
+    stss.delete("helper", &Default::default()).await.unwrap();
+    let gone = eventually(deadline, || async {
+        pods.get_opt("helper-0")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "pod of a deleted StatefulSet removed");
+    let stopped = eventually(deadline, || async {
+        (!pid_alive(pid0b.trim())).then_some(())
+    })
+    .await;
+    assert!(stopped.is_some(), "process stopped");
+}

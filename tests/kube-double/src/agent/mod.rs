@@ -16,6 +16,7 @@
 //! runtime's own check), resource limits, pod-management policy and rolling-update ordering
 //! (pods start one after another in one pass), PVC objects (claims are host folders).
 
+pub mod command;
 pub mod named;
 pub mod runtime;
 pub mod volumes;
