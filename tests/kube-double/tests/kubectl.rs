@@ -169,3 +169,52 @@ async fn kubectl_apply_get_describe_delete() {
     let out = ok(&kubectl(&kc, &["delete", "-f", crd.to_str().unwrap()]).await);
     assert!(out.contains("deleted"), "{out}");
 }
+
+/// The team's generated CRDs and examples, applied, listed, described and deleted by kubectl.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_deploy_crds_and_examples() {
+    if !kubectl_present() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIP: kubectl not on PATH");
+        return;
+    }
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let (crds, examples) = (deploy.join("crds"), deploy.join("examples"));
+    let d = ApiServerDouble::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    d.write_kubeconfig(&kc).unwrap();
+    ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
+    )
+    .await);
+    let out = ok(&kubectl(&kc, &["get", "crds"]).await);
+    assert!(out.contains("dnszones.bindy.firestoned.io"), "{out}");
+    let out = ok(&kubectl(
+        &kc,
+        &[
+            "apply",
+            "--validate=false",
+            "-f",
+            examples.to_str().unwrap(),
+        ],
+    )
+    .await);
+    assert!(out.contains("created"), "{out}");
+    let out = ok(&kubectl(&kc, &["get", "dnszones", "-A"]).await);
+    assert!(out.contains("ZONE"), "{out}");
+    let out = ok(&kubectl(&kc, &["get", "bindy", "-A"]).await);
+    assert!(!out.trim().is_empty(), "category 'bindy' lists objects");
+    let out = ok(&kubectl(&kc, &["describe", "dnszones", "-A"]).await);
+    assert!(out.contains("Zone Name:"), "{out}");
+    ok(&kubectl(&kc, &["delete", "-f", examples.to_str().unwrap()]).await);
+    ok(&kubectl(
+        &kc,
+        &["delete", "-f", crds.to_str().unwrap(), "--ignore-not-found"],
+    )
+    .await);
+}
