@@ -578,3 +578,41 @@ fn large_changes_are_split_to_fit_the_wire() {
         .unwrap();
     assert!(answer.trim().is_empty(), "{answer}");
 }
+
+#[test]
+fn compare_and_swap_detects_a_concurrent_writer() {
+    if !have_bind() {
+        return;
+    }
+    let primary = start_primary(&[ZONE], vec![]);
+    let key = op_key(primary.tsig());
+    let up = Updater::new(primary.addr(), Some(key));
+    let rt = rt();
+    let a = |o: u8| rrset("cas", vec![RecordData::A(Ipv4Addr::new(192, 0, 2, o))]);
+    // Expected absent, and it is: applied.
+    rt.block_on(up.replace_if(ZONE, &a(1), 60, None)).unwrap();
+    let seen = rt.block_on(async {
+        let mut c = up.connect().await.unwrap();
+        Updater::query(&mut c, ZONE, "cas", RecordType::A)
+            .await
+            .unwrap()
+    });
+    // Someone else writes in between.
+    primary
+        .nsupdate("update delete cas.example.com. A\nupdate add cas.example.com. 60 A 192.0.2.77")
+        .unwrap();
+    let err = rt
+        .block_on(up.replace_if(ZONE, &a(2), 60, seen.as_ref()))
+        .unwrap_err();
+    assert_eq!(err.rcode(), Some("NXRRSET"), "{err}");
+    assert!(
+        err.to_string().contains("changed since it was read"),
+        "{err}"
+    );
+    wait_for(&primary, "cas.example.com.", "A", &["192.0.2.77"], WAIT);
+    // Expected absent, but it exists: YXRRSET.
+    let err = rt
+        .block_on(up.replace_if(ZONE, &a(3), 60, None))
+        .unwrap_err();
+    assert_eq!(err.rcode(), Some("YXRRSET"), "{err}");
+}

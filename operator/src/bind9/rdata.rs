@@ -98,6 +98,43 @@ pub fn keys_of(data: &[RecordData]) -> Result<Vec<Vec<u8>>> {
     Ok(keys)
 }
 
+/// Builds the model data back from the server's rdata (for reporting and tests).
+pub fn from_rdata(rd: &RData) -> Option<RecordData> {
+    Some(match rd {
+        RData::A(a) => RecordData::A(a.0),
+        RData::AAAA(a) => RecordData::Aaaa(a.0),
+        RData::CNAME(c) => RecordData::Cname {
+            target: c.0.to_lowercase().to_ascii(),
+        },
+        RData::NS(n) => RecordData::Ns {
+            nameserver: n.0.to_lowercase().to_ascii(),
+        },
+        RData::MX(m) => RecordData::Mx {
+            preference: m.preference,
+            exchange: m.exchange.to_lowercase().to_ascii(),
+        },
+        RData::SRV(s) => RecordData::Srv {
+            priority: s.priority,
+            weight: s.weight,
+            port: s.port,
+            target: s.target.to_lowercase().to_ascii(),
+        },
+        RData::TXT(t) => RecordData::Txt {
+            strings: t
+                .txt_data
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
+        },
+        RData::CAA(c) => RecordData::Caa {
+            flags: c.flags(),
+            tag: c.tag.clone(),
+            value: String::from_utf8_lossy(&c.value).into_owned(),
+        },
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +164,41 @@ mod tests {
         ])))
         .unwrap();
         assert_eq!(ours, vec![theirs]);
+    }
+
+    #[test]
+    fn model_round_trips_through_hickory() {
+        let all = [
+            RecordData::A("192.0.2.1".parse().unwrap()),
+            RecordData::Aaaa("2001:db8::1".parse().unwrap()),
+            RecordData::Cname {
+                target: "a.example.".into(),
+            },
+            RecordData::Mx {
+                preference: 1,
+                exchange: "mx.example.".into(),
+            },
+            RecordData::Txt {
+                strings: vec!["x y".into(), "z".into()],
+            },
+            RecordData::Ns {
+                nameserver: "ns.example.".into(),
+            },
+            RecordData::Srv {
+                priority: 1,
+                weight: 2,
+                port: 3,
+                target: "s.example.".into(),
+            },
+            RecordData::Caa {
+                flags: 128,
+                tag: "issue".into(),
+                value: "ca.example".into(),
+            },
+        ];
+        for d in all {
+            assert_eq!(from_rdata(&to_rdata(&d).unwrap()), Some(d));
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::rdata::{compare_key, hickory_type, keys_of, name, to_rdata};
 use super::wire::{DnsConnection, DEFAULT_TIMEOUT};
 use super::zonefile::infrastructure_sets;
 use super::zonefile::MAX_TTL;
-use super::{serial, RecordData, RecordSet, RecordType, Soa, TsigKey, ZoneData};
+use super::{serial, RecordSet, RecordType, Soa, TsigKey, ZoneData};
 use crate::error::{Error, Result};
 use bindy_crds::model::is_in_zone;
 use hickory_proto::rr::rdata::SOA;
@@ -157,6 +157,32 @@ impl Updater {
             }],
         )
         .await
+    }
+
+    /// Replaces one RRset only if it still is `expected` (as read earlier with
+    /// [`Updater::query`]; `None` = must not exist). Another writer's change in between makes
+    /// the UPDATE fail with NXRRSET/YXRRSET instead of being overwritten.
+    pub async fn replace_if(
+        &self,
+        zone: &str,
+        set: &RecordSet,
+        default_ttl: u32,
+        expected: Option<&RrsetState>,
+    ) -> Result<Outcome> {
+        let change = Change::Replace {
+            set: set.clone(),
+            default_ttl,
+        };
+        let mut conn = self.connect().await?;
+        let observed = observe_apex_ns(&mut conn, zone, &change).await?;
+        // Apex NS: the deletions must name what is there now (which `expected` asserts).
+        let p = prepare(zone, &change, true, expected.or(observed.as_ref()))?;
+        self.send(&mut conn, zone, std::slice::from_ref(&p)).await?;
+        Ok(Outcome {
+            applied: 1,
+            unchanged: 0,
+            messages: 1,
+        })
     }
 
     /// Deletes one RRset (nothing is sent when it does not exist).
@@ -372,7 +398,10 @@ impl Updater {
                 detail,
             }) => {
                 let hint = match rcode.as_str() {
-                    "YXRRSET" => " (a CNAME exists at a name being given other data)",
+                    "YXRRSET" => {
+                        " (data exists that must not: a CNAME at a name given other data, \
+                         or an RRset created since it was read)"
+                    }
                     "NXRRSET" => " (the RRset changed since it was read)",
                     "REFUSED" => {
                         " (not allowed by the server's policy, or rdata rejected: see its log)"
@@ -554,42 +583,5 @@ fn prepare(zone: &str, c: &Change, cas: bool, observed: Option<&RrsetState>) -> 
         prereqs,
         updates,
         size,
-    })
-}
-
-/// Builds the model data back from the server's rdata (for reporting and tests).
-pub fn from_rdata(rd: &RData) -> Option<RecordData> {
-    Some(match rd {
-        RData::A(a) => RecordData::A(a.0),
-        RData::AAAA(a) => RecordData::Aaaa(a.0),
-        RData::CNAME(c) => RecordData::Cname {
-            target: c.0.to_lowercase().to_ascii(),
-        },
-        RData::NS(n) => RecordData::Ns {
-            nameserver: n.0.to_lowercase().to_ascii(),
-        },
-        RData::MX(m) => RecordData::Mx {
-            preference: m.preference,
-            exchange: m.exchange.to_lowercase().to_ascii(),
-        },
-        RData::SRV(s) => RecordData::Srv {
-            priority: s.priority,
-            weight: s.weight,
-            port: s.port,
-            target: s.target.to_lowercase().to_ascii(),
-        },
-        RData::TXT(t) => RecordData::Txt {
-            strings: t
-                .txt_data
-                .iter()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .collect(),
-        },
-        RData::CAA(c) => RecordData::Caa {
-            flags: c.flags(),
-            tag: c.tag.clone(),
-            value: String::from_utf8_lossy(&c.value).into_owned(),
-        },
-        _ => return None,
     })
 }
