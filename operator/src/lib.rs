@@ -8,3 +8,4 @@ pub mod bind9;
 pub mod error;
 
 pub use error::{Error, Result};
+pub mod resources;
