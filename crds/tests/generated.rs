@@ -224,6 +224,26 @@ fn kubectl_names_and_columns() {
 }
 
 #[test]
+fn conditions_merge_by_type_under_server_side_apply() {
+    for (kind, _) in crds_by_kind() {
+        let s = schema_of(&kind);
+        let c = &s["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(c["x-kubernetes-list-type"], "map", "{kind}");
+        assert_eq!(
+            c["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"]),
+            "{kind}"
+        );
+        assert!(
+            c["items"]["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&"type".into())),
+            "{kind}: map key must be required"
+        );
+    }
+}
+
+#[test]
 fn unsigned_fields_are_bounded_so_the_operator_can_always_parse_what_is_stored() {
     let s = schema_of("SRVRecord");
     assert_eq!(
