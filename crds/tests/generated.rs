@@ -267,3 +267,24 @@ fn unsigned_fields_are_bounded_so_the_operator_can_always_parse_what_is_stored()
         "ipv4"
     );
 }
+
+#[test]
+fn crdgen_binary_writes_exactly_the_generated_files() {
+    let dir = std::env::temp_dir().join(format!("bindy-crdgen-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_crdgen"))
+        .arg(&dir)
+        .output()
+        .expect("run crdgen");
+    assert!(
+        out.status.success(),
+        "crdgen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = bindy_crds::generate::files().expect("generate");
+    assert_eq!(files.len(), 13, "11 CRDs, all.yaml, the reference");
+    for (rel, want) in files {
+        let have = std::fs::read_to_string(dir.join(&rel)).unwrap_or_default();
+        assert_eq!(have, want, "{rel}");
+    }
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}
