@@ -5,6 +5,8 @@
 //! * [`answer`]: the pure answer function (query bytes + snapshot → response bytes).
 //! * [`server`]: per-worker UDP loops and an RFC 7766 TCP server; [`config`]: TOML + flags;
 //!   [`metrics`]: Prometheus counters.
+//! * [`secondary`]: following primaries (AXFR/IXFR, NOTIFY, timers, TSIG, catalog zones);
+//!   [`xfr_out`]: serving transfers and NOTIFY to downstream secondaries.
 
 pub mod answer;
 pub mod config;
@@ -14,8 +16,10 @@ pub mod metrics;
 pub mod name;
 pub mod rdata;
 pub mod rtype;
+pub mod secondary;
 pub mod server;
 pub mod wire;
+pub mod xfr_out;
 pub mod zone;
 pub mod zonefile;
 

@@ -35,6 +35,9 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Secondary mode: --secondary, --catalog, --tsig-key, --state-dir, --notify, --allow-transfer.
+    #[command(flatten)]
+    secondary: dnsd::secondary::SecondaryArgs,
 }
 
 fn load_all(zones: &[ZoneConfig], previous: Option<&ZoneSet>) -> Result<ZoneSet, String> {
@@ -106,11 +109,16 @@ fn run(args: Args) -> Result<(), String> {
     if args.metrics.is_some() {
         cfg.metrics = args.metrics;
     }
-    if cfg.zones.is_empty() {
+    if cfg.zones.is_empty() && args.secondary.is_empty() {
         return Err("no zones configured (--zone NAME=PATH or [[zone]] in --config)".into());
     }
     let set = load_all(&cfg.zones, None)?;
     let store = Arc::new(Store::new(set));
+    // Stored secondary zones are published before the server answers its first query.
+    let secondary = args
+        .secondary
+        .start(store.clone())
+        .map_err(|e| e.to_string())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -138,7 +146,8 @@ fn run(args: Args) -> Result<(), String> {
                 _ = hup.recv() => {
                     tracing::info!("SIGHUP: reloading zones");
                     let prev = store.snapshot();
-                    if let Ok(set) = load_all(&cfg.zones, Some(&prev)) {
+                    if let Ok(mut set) = load_all(&cfg.zones, Some(&prev)) {
+                        dnsd::secondary::keep_followed(&mut set, &prev);
                         store.publish(set);
                     }
                 }
@@ -148,5 +157,6 @@ fn run(args: Args) -> Result<(), String> {
     })?;
     tracing::info!("shutting down");
     server.shutdown();
+    drop(secondary);
     Ok(())
 }

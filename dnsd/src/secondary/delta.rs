@@ -231,6 +231,7 @@ mod tests {
         let d = Delta {
             from: 1,
             to: 2,
+            old_soa: rec("@ SOA ns h 1 1 1 1 30"),
             soa: rec("@ SOA ns h 2 1 1 1 30"),
             del: vec![rec("x.y A 192.0.2.9")],
             add: vec![rec("a.b.c A 192.0.2.7"), rec("ns A 192.0.2.2")],
@@ -248,6 +249,7 @@ mod tests {
         let bad = Delta {
             from: 7,
             to: 8,
+            old_soa: rec("@ SOA ns h 7 1 1 1 30"),
             soa: rec("@ SOA ns h 8 1 1 1 30"),
             del: vec![],
             add: vec![],

@@ -347,7 +347,9 @@ mod tests {
         let soa = &p.answer[0];
         assert_eq!(soa.name, b"\x07example\x03com\x00");
         assert_eq!(crate::zone::soa_field(&soa.rdata, 0), Some(9));
-        assert!(soa.rdata.starts_with(b"\x03ns1\x07example\x03com\x00\x02hm\x07example"));
+        assert!(soa
+            .rdata
+            .starts_with(b"\x03ns1\x07example\x03com\x00\x02hm\x07example"));
         assert!(parse(&m[..m.len() - 3]).is_err());
     }
 }

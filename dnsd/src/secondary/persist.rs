@@ -43,7 +43,10 @@ pub fn path_for(dir: &Path, origin: &[u8]) -> PathBuf {
             }
         })
         .collect();
-    dir.join(format!("{}.dnsd", if stem.is_empty() { "root" } else { &stem }))
+    dir.join(format!(
+        "{}.dnsd",
+        if stem.is_empty() { "root" } else { &stem }
+    ))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {

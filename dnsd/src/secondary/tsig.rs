@@ -166,7 +166,9 @@ impl Key {
         let rm = request_mac.unwrap_or_default();
         let len = (rm.len() as u16).to_be_bytes();
         let pre: &[u8] = if request_mac.is_some() { &len } else { &[] };
-        let mac = self.alg.mac(&self.secret, &[pre, rm, m, &self.vars(time, 0, &[])]);
+        let mac = self
+            .alg
+            .mac(&self.secret, &[pre, rm, m, &self.vars(time, 0, &[])]);
         self.append(m, time, &mac, 0);
         mac
     }
@@ -321,7 +323,12 @@ impl<'k> StreamVerifier<'k> {
         let ok = if self.first {
             mac_ok(
                 self.key,
-                &[&len, &self.prior, &data, &self.key.vars(t.time, 0, &t.other)],
+                &[
+                    &len,
+                    &self.prior,
+                    &data,
+                    &self.key.vars(t.time, 0, &t.other),
+                ],
                 &t.mac,
             )
         } else {
@@ -498,7 +505,9 @@ mod tests {
         let mut r = msg::query(9, 0, false, b"\x01x\x00", rtype::AXFR);
         other.sign(&mut r, Some(&req_mac));
         let mut v = StreamVerifier::new(&key, req_mac);
-        let e = v.next(&r, msg::parse(&r).unwrap().tsig.as_ref()).unwrap_err();
+        let e = v
+            .next(&r, msg::parse(&r).unwrap().tsig.as_ref())
+            .unwrap_err();
         assert!(e.contains("BADSIG"), "{e}");
     }
 }

@@ -43,6 +43,8 @@ pub struct Delta {
     pub from: u32,
     /// Serial it produces.
     pub to: u32,
+    /// The SOA record the difference starts from.
+    pub old_soa: Record,
     /// The new SOA record.
     pub soa: Record,
     /// Records deleted (SOA excluded).
@@ -113,6 +115,7 @@ impl Collector {
                 self.cur = Some(Delta {
                     from,
                     to: from,
+                    old_soa: r.clone(),
                     soa: r,
                     del: Vec::new(),
                     add: Vec::new(),
@@ -154,6 +157,7 @@ impl Collector {
                         self.cur = Some(Delta {
                             from: s,
                             to: s,
+                            old_soa: r.clone(),
                             soa: r,
                             del: Vec::new(),
                             add: Vec::new(),
@@ -255,7 +259,10 @@ async fn exchange(
                 ),
                 _ => String::new(),
             };
-            return Err(format!("primary answered {}{detail}", rcode_text(h.rcode())));
+            return Err(format!(
+                "primary answered {}{detail}",
+                rcode_text(h.rcode())
+            ));
         }
         if let Some(v) = verifier.as_mut() {
             v.next(&buf, m.tsig.as_ref())?;
@@ -379,7 +386,17 @@ mod tests {
     fn reads_ixfr_axfr_style_and_up_to_date() {
         let c = collect(
             Some(1),
-            vec![soa(3), soa(1), a(1), soa(2), a(2), soa(2), soa(3), a(3), soa(3)],
+            vec![
+                soa(3),
+                soa(1),
+                a(1),
+                soa(2),
+                a(2),
+                soa(2),
+                soa(3),
+                a(3),
+                soa(3),
+            ],
         );
         assert!(c.state == State::Done);
         assert_eq!(c.deltas.len(), 2);

@@ -44,9 +44,10 @@ pub async fn serve(
                             let snap = store.snapshot();
                             let mut zones: Vec<(String, u32)> = snap.iter().map(|z| (z.name(), z.serial)).collect();
                             zones.sort();
-                            ("200 OK", metrics.render(&zones))
+                            ("200 OK", metrics.render(&zones) + &crate::secondary::hooks::metrics_text())
                         }
-                        "/health" | "/ready" => ("200 OK", "ok\n".to_string()),
+                        "/health" | "/ready" => crate::secondary::hooks::health()
+                            .unwrap_or(("200 OK", "ok\n".to_string())),
                         _ => ("404 Not Found", "not found\n".to_string()),
                     };
                     let resp = format!(

@@ -87,6 +87,13 @@ async fn connection(
         if !matches!(timeout(idle, sock.read_exact(&mut buf)).await, Ok(Ok(_))) {
             break;
         }
+        // NOTIFY, AXFR/IXFR and expired zones go to the secondary side.
+        if let Some(open) = crate::secondary::hooks::tcp(&buf, &mut sock, &store).await {
+            if !open {
+                break;
+            }
+            continue;
+        }
         let rc = {
             let snap = store.load();
             engine.answer(&buf, &snap, true, &mut out)

@@ -140,7 +140,10 @@ pub fn run_worker(
         let mut k = 0;
         for i in 0..n {
             let len = (b.rmsg[i].msg_len as usize).min(RBUF);
-            let rc = engine.answer(&b.rbufs[i][..len], &snap, false, &mut b.outs[i]);
+            let q = &b.rbufs[i][..len];
+            // NOTIFY and expired zones go to the secondary side (one branch otherwise).
+            let rc = crate::secondary::hooks::udp(q, &b.addrs[i], &snap, &mut b.outs[i])
+                .unwrap_or_else(|| engine.answer(q, &snap, false, &mut b.outs[i]));
             counters.count(false, rc);
             if rc.is_some() {
                 b.siov[k] = libc::iovec {

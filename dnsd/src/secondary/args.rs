@@ -1,0 +1,157 @@
+//! Command-line flags of the secondary side, flattened into dnsd's own (`#[command(flatten)]`):
+//!
+//! `--secondary example.com=127.0.0.1:5353[,192.0.2.1]` (repeatable; port 53 by default),
+//! `--catalog catalog.example=127.0.0.1:5353`, `--tsig-key FILE` (`tsig-keygen` format; the
+//! first key is used towards primaries and required from downstream secondaries, all keys
+//! in the file are accepted on NOTIFY), `--state-dir DIR`, `--notify ADDR:PORT` (repeatable),
+//! `--allow-transfer IP` (repeatable; the `--notify` targets are always allowed).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::tsig::{parse_keys, Key};
+use super::{Primary, Secondary, SecondaryConfig, ZoneSpec};
+use crate::error::{Error, Result};
+use crate::zone::Store;
+
+/// The secondary side's flags.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SecondaryArgs {
+    /// Follow a zone: NAME=PRIMARY[,PRIMARY...], PRIMARY = IP[:PORT] (repeatable).
+    #[arg(long = "secondary", value_name = "NAME=PRIMARY")]
+    pub secondary: Vec<String>,
+    /// Follow a catalog zone (RFC 9432) and all its members: NAME=PRIMARY[,...].
+    #[arg(long = "catalog", value_name = "NAME=PRIMARY")]
+    pub catalog: Vec<String>,
+    /// TSIG key file as written by tsig-keygen.
+    #[arg(long = "tsig-key", value_name = "FILE")]
+    pub tsig_key: Option<PathBuf>,
+    /// Directory for zone versions (served at start, before any transfer).
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Send NOTIFY to this downstream secondary after each new version (repeatable).
+    #[arg(long = "notify", value_name = "ADDR:PORT")]
+    pub notify: Vec<SocketAddr>,
+    /// Allow zone transfers to this address (repeatable).
+    #[arg(long = "allow-transfer", value_name = "IP")]
+    pub allow_transfer: Vec<IpAddr>,
+}
+
+/// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
+pub fn parse_primary(s: &str) -> Result<SocketAddr> {
+    let s = s.trim();
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| Error::Config(format!("bad primary address '{s}'")))
+}
+
+fn parse_spec(s: &str, key: &Option<Arc<Key>>, catalog: bool) -> Result<ZoneSpec> {
+    let flag = if catalog { "--catalog" } else { "--secondary" };
+    let (name, prims) = s
+        .split_once('=')
+        .filter(|(n, p)| !n.is_empty() && !p.is_empty())
+        .ok_or_else(|| Error::Config(format!("{flag} wants NAME=PRIMARY[,PRIMARY], got '{s}'")))?;
+    let primaries = prims
+        .split(',')
+        .map(|p| {
+            Ok(Primary {
+                addr: parse_primary(p)?,
+                key: key.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(ZoneSpec {
+        name: name.to_string(),
+        primaries,
+        catalog,
+    })
+}
+
+impl SecondaryArgs {
+    /// No secondary flag given?
+    pub fn is_empty(&self) -> bool {
+        self.secondary.is_empty()
+            && self.catalog.is_empty()
+            && self.notify.is_empty()
+            && self.allow_transfer.is_empty()
+    }
+
+    /// The configuration these flags describe.
+    pub fn config(&self) -> Result<SecondaryConfig> {
+        let keys: Vec<Arc<Key>> = match &self.tsig_key {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| Error::Io {
+                    path: p.clone(),
+                    source,
+                })?;
+                parse_keys(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?
+                    .into_iter()
+                    .map(Arc::new)
+                    .collect()
+            }
+            None => Vec::new(),
+        };
+        let key = keys.first().cloned();
+        let mut zones = Vec::new();
+        for s in &self.secondary {
+            zones.push(parse_spec(s, &key, false)?);
+        }
+        for s in &self.catalog {
+            zones.push(parse_spec(s, &key, true)?);
+        }
+        let mut allow = self.allow_transfer.clone();
+        allow.extend(self.notify.iter().map(|a| a.ip()));
+        Ok(SecondaryConfig {
+            zones,
+            keys,
+            state_dir: self.state_dir.clone(),
+            notify: self.notify.clone(),
+            allow_transfer: allow,
+            transfer_key: key,
+        })
+    }
+
+    /// Start the secondary side when any flag asks for it (before the server starts).
+    pub fn start(&self, store: Arc<Store>) -> Result<Option<Secondary>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        Secondary::start(self.config()?, store).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags() {
+        let a = SecondaryArgs {
+            secondary: vec!["example.com=127.0.0.1:5353,192.0.2.1".into()],
+            catalog: vec!["cat.test=[::1]:53".into()],
+            notify: vec!["127.0.0.2:5300".parse().unwrap()],
+            ..Default::default()
+        };
+        let c = a.config().unwrap();
+        assert_eq!(c.zones.len(), 2);
+        assert_eq!(
+            c.zones[0].primaries[1].addr,
+            "192.0.2.1:53".parse().unwrap()
+        );
+        assert!(c.zones[1].catalog);
+        assert_eq!(
+            c.allow_transfer,
+            vec!["127.0.0.2".parse::<IpAddr>().unwrap()]
+        );
+        let bad = SecondaryArgs {
+            secondary: vec!["example.com".into()],
+            ..Default::default()
+        };
+        assert!(bad.config().is_err());
+    }
+}
