@@ -320,8 +320,9 @@ fn watch(
         let mut rx = start.rx;
         let mut last_rv = start.start_rv;
         for ev in &start.initial {
+            let kind = f.event_kind(&t, ev).unwrap_or(ev.kind);
             if tx
-                .send(event_line(ev.kind, t.present(ev.object.clone())))
+                .send(event_line(kind, t.present(ev.object.clone())))
                 .await
                 .is_err()
             {
@@ -340,10 +341,10 @@ fn watch(
                 ev = rx.recv() => match ev {
                     Ok(ev) => {
                         last_rv = ev.rv;
-                        if f.matches(&t, &ev.group, &ev.plural, &ev.namespace, &ev.object)
-                            && tx.send(event_line(ev.kind, t.present(ev.object.clone()))).await.is_err()
-                        {
-                            return;
+                        if let Some(kind) = f.event_kind(&t, &ev) {
+                            if tx.send(event_line(kind, t.present(ev.object.clone()))).await.is_err() {
+                                return;
+                            }
                         }
                     }
                     Err(_) => return,

@@ -44,6 +44,8 @@ pub struct WatchEvent {
     pub namespace: String,
     /// The object after the change (for DELETED: the last state, with the deletion's version).
     pub object: Value,
+    /// The object before the change (None for ADDED and synthetic events).
+    pub prev: Option<Value>,
 }
 
 /// What a request addresses: a type, the version it was asked in, and a namespace (None for
@@ -114,6 +116,25 @@ impl Filter {
                 .is_none_or(|n| !t.rt.namespaced || n == ns)
             && self.labels.matches(obj)
             && self.fields.matches(obj)
+    }
+}
+
+impl Filter {
+    /// The event type a watcher with this filter receives for `ev`, if any: a modification that
+    /// moves an object into the selection is ADDED, one that moves it out is DELETED, as the
+    /// real server does.
+    pub fn event_kind(&self, t: &Target, ev: &WatchEvent) -> Option<&'static str> {
+        let now = self.matches(t, &ev.group, &ev.plural, &ev.namespace, &ev.object);
+        let before = ev
+            .prev
+            .as_ref()
+            .is_some_and(|p| self.matches(t, &ev.group, &ev.plural, &ev.namespace, p));
+        match (ev.kind, before, now) {
+            ("MODIFIED", false, true) => Some("ADDED"),
+            ("MODIFIED", true, false) => Some("DELETED"),
+            (_, _, true) => Some(ev.kind),
+            _ => None,
+        }
     }
 }
 
@@ -232,6 +253,7 @@ impl Store {
         mut obj: Value,
         kind: &'static str,
     ) -> Value {
+        let prev = st.objects.get(&key).cloned();
         st.rv += 1;
         meta_mut(&mut obj).insert("resourceVersion".into(), json!(st.rv.to_string()));
         if kind == "DELETED" {
@@ -248,6 +270,7 @@ impl Store {
             plural: key.plural.clone(),
             namespace: key.namespace.clone(),
             object: obj.clone(),
+            prev,
         });
         st.history.push_back(ev.clone());
         while st.history.len() > st.history_cap {
@@ -336,9 +359,7 @@ impl Store {
                 }
                 st.history
                     .iter()
-                    .filter(|e| {
-                        e.rv > n && f.matches(t, &e.group, &e.plural, &e.namespace, &e.object)
-                    })
+                    .filter(|e| e.rv > n && f.event_kind(t, e).is_some())
                     .cloned()
                     .collect()
             }
@@ -356,6 +377,7 @@ impl Store {
                         plural: k.plural.clone(),
                         namespace: k.namespace.clone(),
                         object: v.clone(),
+                        prev: None,
                     })
                 })
                 .collect(),

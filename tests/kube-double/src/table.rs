@@ -9,17 +9,29 @@ use crate::store::Target;
 
 fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = obj;
-    for seg in path.trim_start_matches('.').split('.') {
-        let (field, idx) = match seg.split_once('[') {
-            Some((f, rest)) => (f, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        if !field.is_empty() {
-            cur = cur.get(field)?;
+    let mut rest = path.trim_start_matches('.');
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("[?(@.") {
+            // [?(@.field=="value")]: the first list item whose field equals value
+            let (cond, after) = r.split_once(")]")?;
+            let (field, value) = cond.split_once("==")?;
+            let value = value.trim_matches(|c| c == '"' || c == '\'');
+            cur = cur
+                .as_array()?
+                .iter()
+                .find(|i| i.get(field).and_then(Value::as_str) == Some(value))?;
+            rest = after.trim_start_matches('.');
+            continue;
         }
-        if let Some(i) = idx {
-            cur = cur.get(i)?;
+        if let Some(r) = rest.strip_prefix('[') {
+            let (idx, after) = r.split_once(']')?;
+            cur = cur.get(idx.parse::<usize>().ok()?)?;
+            rest = after.trim_start_matches('.');
+            continue;
         }
+        let end = rest.find(['.', '[']).unwrap_or(rest.len());
+        cur = cur.get(&rest[..end])?;
+        rest = rest[end..].trim_start_matches('.');
     }
     Some(cur)
 }
@@ -91,6 +103,11 @@ mod tests {
         assert_eq!(json_path(&o, ".spec.a[0].b"), Some(&json!(1)));
         assert_eq!(json_path(&o, ".status.phase"), Some(&json!("Ready")));
         assert_eq!(json_path(&o, ".status.missing"), None);
+        let c = json!({"status": {"conditions": [{"type": "A", "status": "False"}, {"type": "Ready", "status": "True"}]}});
+        assert_eq!(
+            json_path(&c, r#".status.conditions[?(@.type=="Ready")].status"#),
+            Some(&json!("True"))
+        );
         assert_eq!(age(None), "<unknown>");
         assert!(age(Some("2020-01-01T00:00:00Z")).ends_with('d'));
     }

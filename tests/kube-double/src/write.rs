@@ -22,8 +22,7 @@ pub enum PatchKind {
     Merge,
     /// `application/json-patch+json` (RFC 6902).
     Json,
-    /// `application/strategic-merge-patch+json`: treated as a merge patch with `$` directives
-    /// dropped (lists are replaced, not merged by key).
+    /// `application/strategic-merge-patch+json`, simplified (see `strategic_merge`).
     Strategic,
     /// `application/apply-patch+yaml` (server-side apply) by a field manager.
     Apply(String),
@@ -50,14 +49,84 @@ fn uid() -> String {
     )
 }
 
-fn strip_directives(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|k, _| !k.starts_with('$'));
-            m.values_mut().for_each(strip_directives);
+/// Keys that identify list items in strategic merge patches of built-in kinds
+/// (containers/volumes/env/volumeMounts by name, ports by containerPort, conditions by type,
+/// ownerReferences by uid).
+const MERGE_KEYS: &[&str] = &["name", "containerPort", "type", "uid", "mountPath", "ip"];
+
+fn merge_key(items: &[Value]) -> Option<&'static str> {
+    MERGE_KEYS
+        .iter()
+        .copied()
+        .find(|k| !items.is_empty() && items.iter().all(|i| i.get(k).is_some()))
+}
+
+/// A strategic merge patch, simplified: maps merge recursively (`null` deletes), lists of
+/// objects merge by the first merge key all patch items have (`$patch: delete` items remove),
+/// other lists are replaced; `$setElementOrder`, `$retainKeys` and
+/// `$deleteFromPrimitiveList` directives are ignored.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let Some(p) = patch.as_object() else {
+        *target = patch.clone();
+        return;
+    };
+    if p.get("$patch").and_then(Value::as_str) == Some("replace") {
+        let mut v = patch.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("$patch");
         }
-        Value::Array(a) => a.iter_mut().for_each(strip_directives),
-        _ => {}
+        *target = v;
+        return;
+    }
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let Some(t) = target.as_object_mut() else {
+        return;
+    };
+    for (k, v) in p {
+        if k.starts_with('$') {
+            continue;
+        }
+        match v {
+            Value::Null => {
+                t.remove(k);
+            }
+            Value::Object(_) => strategic_merge(t.entry(k.clone()).or_insert(Value::Null), v),
+            Value::Array(items) if items.iter().all(Value::is_object) => {
+                let Some(key) = merge_key(items) else {
+                    t.insert(k.clone(), v.clone());
+                    continue;
+                };
+                let list = t.entry(k.clone()).or_insert_with(|| json!([]));
+                if !list.is_array() {
+                    *list = json!([]);
+                }
+                let Some(list) = list.as_array_mut() else {
+                    continue;
+                };
+                for item in items {
+                    let id = &item[key];
+                    let pos = list.iter().position(|x| &x[key] == id);
+                    let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+                    match (pos, delete) {
+                        (Some(i), true) => {
+                            list.remove(i);
+                        }
+                        (Some(i), false) => strategic_merge(&mut list[i], item),
+                        (None, false) => {
+                            let mut fresh = Value::Null;
+                            strategic_merge(&mut fresh, item);
+                            list.push(fresh);
+                        }
+                        (None, true) => {}
+                    }
+                }
+            }
+            _ => {
+                t.insert(k.clone(), v.clone());
+            }
+        }
     }
 }
 
@@ -456,11 +525,7 @@ impl Store {
         let mut new = old.clone();
         match kind {
             PatchKind::Merge => json_patch::merge(&mut new, &body),
-            PatchKind::Strategic => {
-                let mut b = body.clone();
-                strip_directives(&mut b);
-                json_patch::merge(&mut new, &b)
-            }
+            PatchKind::Strategic => strategic_merge(&mut new, &body),
             PatchKind::Json => {
                 let ops: json_patch::Patch = serde_json::from_value(body.clone())
                     .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
@@ -519,5 +584,33 @@ impl Store {
             .filter_map(|k| self.delete_key(&mut st, k).ok())
             .map(|v| t.present(v))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategic_merge_by_key() {
+        let mut sts = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "bind9", "image": "bind9:9.18", "args": ["-g"]},
+            {"name": "exporter", "image": "exp:1"}]}}, "replicas": 1}});
+        let patch = json!({"spec": {"replicas": 2, "template": {"spec": {
+            "$setElementOrder/containers": [{"name": "bind9"}, {"name": "exporter"}],
+            "containers": [{"name": "bind9", "image": "bind9:9.20"}, {"name": "exporter", "$patch": "delete"}]}}}});
+        strategic_merge(&mut sts, &patch);
+        assert_eq!(sts["spec"]["replicas"], 2);
+        let c = sts["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0],
+            json!({"name": "bind9", "image": "bind9:9.20", "args": ["-g"]})
+        );
+        let mut cm = json!({"data": {"a": "1", "b": "2"}});
+        strategic_merge(&mut cm, &json!({"data": {"b": null, "c": "3"}}));
+        assert_eq!(cm, json!({"data": {"a": "1", "c": "3"}}));
     }
 }

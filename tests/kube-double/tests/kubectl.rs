@@ -166,6 +166,26 @@ async fn kubectl_apply_get_describe_delete() {
         "key removed by the second apply"
     );
 
+    // a StatefulSet re-applied with a new image: the container list is merged by name
+    let sts = dir.path().join("sts.yaml");
+    let sts_yaml = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: dns\nspec:\n  serviceName: dns\n  \
+        selector:\n    matchLabels:\n      app: dns\n  template:\n    metadata:\n      labels:\n        app: dns\n    \
+        spec:\n      containers:\n      - name: bind9\n        image: bind9:9.18\n        args: [\"-g\"]\n";
+    std::fs::write(&sts, sts_yaml).unwrap();
+    ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", sts.to_str().unwrap()],
+    )
+    .await);
+    std::fs::write(&sts, sts_yaml.replace("bind9:9.18", "bind9:9.20")).unwrap();
+    ok(&kubectl(
+        &kc,
+        &["apply", "--validate=false", "-f", sts.to_str().unwrap()],
+    )
+    .await);
+    let out = ok(&kubectl(&kc, &["get", "sts", "dns", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].args[0]} {.metadata.generation}"]).await);
+    assert_eq!(out.trim(), "bind9:9.20 -g 2");
+
     let out = ok(&kubectl(&kc, &["delete", "-f", crd.to_str().unwrap()]).await);
     assert!(out.contains("deleted"), "{out}");
 }

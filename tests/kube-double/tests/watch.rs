@@ -296,3 +296,49 @@ async fn kube_runtime_controller_reacts_within_deadline() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn objects_entering_and_leaving_a_selector() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(d.client().unwrap(), "default");
+    let rv = cms
+        .create(&PostParams::default(), &cm("m", json!({})))
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut s = cms
+        .watch(&WatchParams::default().labels("app=bind").timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    for labels in [
+        json!({"app": "bind"}),
+        json!({"app": "bind", "x": "y"}),
+        json!({"app": null}),
+    ] {
+        cms.patch(
+            "m",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .unwrap();
+    }
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(3), s.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(WatchEvent::Added(_)) => kinds.push("ADDED"),
+            Some(WatchEvent::Modified(_)) => kinds.push("MODIFIED"),
+            Some(WatchEvent::Deleted(_)) => kinds.push("DELETED"),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+}
