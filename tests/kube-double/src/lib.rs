@@ -22,11 +22,12 @@
 //!   Established at once). Custom resources are served as soon as their CRD is stored and
 //!   vanish with it.
 //! - One global resourceVersion; list, get, create, replace, delete, deletecollection; JSON
-//!   merge patch, JSON patch, strategic merge patch (as merge patch, see below), server-side
-//!   apply (single manager per object, see [`write`]).
+//!   merge patch, JSON patch, strategic merge patch (lists of objects merged by a guessed merge
+//!   key), server-side apply (single manager per object, see [`write`]).
 //! - Watches: `watch`, `resourceVersion` (replay from a bounded history, 410 Gone outside it,
 //!   as an `ERROR` event), `allowWatchBookmarks`, `timeoutSeconds`, `sendInitialEvents`
-//!   (streaming lists with the `k8s.io/initial-events-end` bookmark).
+//!   (streaming lists with the `k8s.io/initial-events-end` bookmark); objects entering or
+//!   leaving a selector arrive as ADDED or DELETED.
 //! - The `/status` subresource split, `metadata.generation` bumped on non-metadata/non-status
 //!   change only, no-op writes that keep the resourceVersion, 409 Conflict on a stale
 //!   resourceVersion or failed delete precondition, 404/409/422/410 `Status` bodies worded like
@@ -47,10 +48,10 @@
 //! plugins; TLS; aggregated APIs and aggregated discovery (kubectl falls back to the legacy
 //! documents); OpenAPI publishing (`/openapi/v2|v3` answer 404: use `kubectl --validate=false`);
 //! protobuf; version conversion between CRD versions (objects are stored once and relabelled);
-//! `managedFields` and apply conflicts between field managers; strategic-merge list merge keys
-//! and directives (lists are replaced); `dryRun`; pagination (`limit`/`continue` are ignored and
+//! `managedFields` and apply conflicts between field managers; the Go types' exact
+//! strategic-merge keys and the `$setElementOrder`/`$retainKeys` directives; `dryRun`; pagination (`limit`/`continue` are ignored and
 //! everything is returned); foreground and orphan deletion propagation (both act as background);
-//! graceful pod termination; watch events for objects leaving a selector; built-in validation of
+//! graceful pod termination; built-in validation of
 //! core kinds (any JSON object is accepted); scheduling, kube-proxy, Services routing, DNS,
 //! Endpoints; quotas and limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and
 //! Deployment controllers (the node agent stands in for StatefulSets only).

@@ -229,6 +229,41 @@ async fn kubectl_applies_deploy_crds_and_examples() {
     assert!(out.contains("ZONE"), "{out}");
     let out = ok(&kubectl(&kc, &["get", "bindy", "-A"]).await);
     assert!(!out.trim().is_empty(), "category 'bindy' lists objects");
+    // the CRDs' CEL rules are enforced: a transition rule and a cross-field rule
+    let out = kubectl(
+        &kc,
+        &[
+            "patch",
+            "dnszone",
+            "example-com",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"zoneName":"other.com"}}"#,
+        ],
+    )
+    .await;
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("zoneName is immutable")
+    );
+    let out = kubectl(
+        &kc,
+        &[
+            "patch",
+            "dnszone",
+            "example-com",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"soaRecord":{"retry":999999}}}"#,
+        ],
+    )
+    .await;
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("retry must be less than refresh")
+    );
     let out = ok(&kubectl(&kc, &["describe", "dnszones", "-A"]).await);
     assert!(out.contains("Zone Name:"), "{out}");
     ok(&kubectl(&kc, &["delete", "-f", examples.to_str().unwrap()]).await);
