@@ -57,6 +57,7 @@
 //! Deployment controllers (the node agent stands in for StatefulSets only).
 pub mod double;
 pub mod error;
+pub mod patch;
 pub mod resources;
 pub mod selectors;
 mod server;

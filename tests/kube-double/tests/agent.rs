@@ -107,6 +107,25 @@ async fn statefulset_runs_named_and_answers_dig() {
     let s = stss.get_status("dns").await.unwrap();
     assert_eq!(s.status.unwrap().ready_replicas, Some(1));
 
+    // named killed: the pod turns not ready, named is restarted and answers again
+    let pid_file = root.path().join("pods/default/dns-0/containers/bind9/pid");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    std::process::Command::new("kill")
+        .args(["-KILL", pid.trim()])
+        .status()
+        .unwrap();
+    let back = eventually(Duration::from_secs(20), || async {
+        let p = pods.get_opt("dns-0").await.unwrap()?;
+        let restarts = p.status.as_ref()?.container_statuses.as_ref()?[0].restart_count;
+        (restarts == 1
+            && ready_pod().await.is_some()
+            && dig(&ip, "www.example.com").as_deref() == Some("192.0.2.10"))
+        .then_some(())
+    })
+    .await;
+    assert!(back.is_some(), "named restarted after a kill");
+    assert_ne!(std::fs::read_to_string(&pid_file).unwrap(), pid);
+
     // ConfigMap change: not in the pod's folder at once, there after the sync delay
     let file = root
         .path()

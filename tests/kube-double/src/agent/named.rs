@@ -244,6 +244,9 @@ impl Runtime for NamedRuntime {
             .custom_conf(move |p| adapt_conf(&remapped, p))
             .start()
             .map_err(|e| Error::Runtime(format!("named for pod {}: {e}", launch.pod)))?;
+        if let Some(pid) = named.pid() {
+            std::fs::write(launch.scratch.join("pid"), pid.to_string())?;
+        }
         Ok(Box::new(NamedProcess(named)))
     }
 }
