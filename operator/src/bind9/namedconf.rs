@@ -412,7 +412,9 @@ impl NamedConf {
                 if let Some(zd) = &c.zone_directory {
                     let _ = write!(s, " zone-directory {}", quoted_path(zd)?);
                 }
-                s.push_str(" in-memory no min-update-interval 1;\n");
+                // min-update-interval 0: apply catalog changes at once (the default 5 s, and
+                // even 1 s, delayed a new member by > 1 s; 0 measured at 50-70 ms).
+                s.push_str(" in-memory no min-update-interval 0;\n");
             }
             s.push_str("\t};\n");
         }
