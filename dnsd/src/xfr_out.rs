@@ -241,8 +241,9 @@ fn history_chain(sh: &Shared, zone: &Zone, from: u32) -> Option<Vec<Arc<Delta>>>
 pub fn notify_downstream(sh: &Arc<Shared>, zone: &Arc<Zone>) {
     for &target in &sh.cfg.notify {
         let (key, zone) = (sh.cfg.transfer_key.clone(), zone.clone());
+        let src = sh.cfg.notify_source;
         tokio::spawn(async move {
-            if let Err(e) = send_notify(target, &zone, key.as_deref()).await {
+            if let Err(e) = send_notify(target, src, &zone, key.as_deref()).await {
                 tracing::warn!(zone = %zone.name(), %target, error = %e, "NOTIFY not answered");
             }
         });
@@ -250,7 +251,12 @@ pub fn notify_downstream(sh: &Arc<Shared>, zone: &Arc<Zone>) {
 }
 
 /// Send one NOTIFY for `zone` to `target` and wait for its answer.
-pub async fn send_notify(target: SocketAddr, zone: &Zone, key: Option<&Key>) -> Result<(), String> {
+pub async fn send_notify(
+    target: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    zone: &Zone,
+    key: Option<&Key>,
+) -> Result<(), String> {
     let id = msg::new_id();
     let mut q = msg::query(id, msg::OP_NOTIFY, true, &zone.origin, rtype::SOA);
     if let Some((apex, ttl, soa)) = soa_of(zone) {
@@ -259,10 +265,10 @@ pub async fn send_notify(target: SocketAddr, zone: &Zone, key: Option<&Key>) -> 
     if let Some(k) = key {
         k.sign(&mut q, None);
     }
-    let bind: SocketAddr = if target.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let bind: SocketAddr = match source {
+        Some(ip) => (ip, 0).into(),
+        None if target.is_ipv4() => ([0, 0, 0, 0], 0).into(),
+        None => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let sock = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 4096];

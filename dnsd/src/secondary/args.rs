@@ -36,6 +36,13 @@ pub struct SecondaryArgs {
     /// Allow zone transfers to this address (repeatable).
     #[arg(long = "allow-transfer", value_name = "IP")]
     pub allow_transfer: Vec<IpAddr>,
+    /// Source address of outgoing NOTIFYs (secondaries accept them only from their primary).
+    #[arg(long = "notify-source", value_name = "IP")]
+    pub notify_source: Option<IpAddr>,
+    /// Accept NOTIFY from a primary only when signed with its TSIG key (BIND signs NOTIFY
+    /// only when its `also-notify`/`primaries` entry names a key).
+    #[arg(long = "notify-require-tsig")]
+    pub notify_require_tsig: bool,
 }
 
 /// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -113,6 +120,8 @@ impl SecondaryArgs {
             notify: self.notify.clone(),
             allow_transfer: allow,
             transfer_key: key,
+            notify_source: self.notify_source,
+            notify_require_tsig: self.notify_require_tsig,
         })
     }
 

@@ -286,8 +286,10 @@ fn notify(sh: &Shared, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> Option<
     }
     let keys: Vec<Arc<tsig::Key>> = from.iter().filter_map(|p| p.key.clone()).collect();
     let signed = match (&m.tsig, keys.is_empty()) {
-        (None, false) => return refuse(out, "unsigned (the primary has a TSIG key)", REFUSED),
-        (None, true) => None,
+        (None, false) if sh.cfg.notify_require_tsig => {
+            return refuse(out, "unsigned (a TSIG is required)", REFUSED)
+        }
+        (None, _) => None,
         (Some(t), _) => {
             let known = if keys.is_empty() { &sh.cfg.keys } else { &keys };
             match tsig::verify_request(query, t, known) {

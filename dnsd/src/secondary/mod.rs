@@ -69,6 +69,10 @@ pub struct SecondaryConfig {
     pub allow_transfer: Vec<IpAddr>,
     /// When set, transfers from us must be signed with this key.
     pub transfer_key: Option<Arc<Key>>,
+    /// Source address of outgoing NOTIFYs.
+    pub notify_source: Option<IpAddr>,
+    /// Refuse unsigned NOTIFYs from primaries that have a key.
+    pub notify_require_tsig: bool,
 }
 
 /// One followed zone, as the NOTIFY path and the metrics see it.
