@@ -113,23 +113,27 @@ pub fn primary_zone(p: &NamedPaths, zone: &str) -> ZoneConfig {
 /// A primary serving `zones` (zone files written by the operator's generator), plus an
 /// optional catalog zone (written empty-but-valid by the caller via `extra`).
 pub fn start_primary(zones: &[&str], extra: Vec<(String, String)>) -> Named {
+    start_primary_with(NamedBuilder::new(), zones, extra)
+}
+
+/// [`start_primary`] from a builder (to choose keys).
+pub fn start_primary_with(b: NamedBuilder, zones: &[&str], extra: Vec<(String, String)>) -> Named {
     let zones: Vec<String> = zones.iter().map(|z| z.to_string()).collect();
-    NamedBuilder::new()
-        .custom_conf(move |p| {
-            let mut c = base_conf(p);
-            for z in &zones {
-                let text = zonefile::render(&zone_data(z, p.ip, vec![])).expect("zone renders");
-                std::fs::write(p.zone_file(z), text).expect("write zone");
-                c.zones.push(primary_zone(p, z));
-            }
-            for (z, text) in &extra {
-                std::fs::write(p.zone_file(z), text).expect("write zone");
-                c.zones.push(primary_zone(p, z));
-            }
-            c.render().expect("named.conf renders")
-        })
-        .start()
-        .expect("primary named starts")
+    b.custom_conf(move |p| {
+        let mut c = base_conf(p);
+        for z in &zones {
+            let text = zonefile::render(&zone_data(z, p.ip, vec![])).expect("zone renders");
+            std::fs::write(p.zone_file(z), text).expect("write zone");
+            c.zones.push(primary_zone(p, z));
+        }
+        for (z, text) in &extra {
+            std::fs::write(p.zone_file(z), text).expect("write zone");
+            c.zones.push(primary_zone(p, z));
+        }
+        c.render().expect("named.conf renders")
+    })
+    .start()
+    .expect("primary named starts")
 }
 
 /// A secondary for `zones` pulling from `primary` with its TSIG key; with `catalog`, it also

@@ -312,3 +312,43 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
         "never written"
     );
 }
+
+#[test]
+fn sha384_and_sha512_keys_work_for_update_notify_and_rndc() {
+    if !have_bind() {
+        return;
+    }
+    let b = bindy_tests::named::NamedBuilder::new()
+        .tsig(bindy_tests::named::TsigKey::with_algorithm(
+            "op512",
+            "hmac-sha512",
+        ))
+        .rndc_key(bindy_tests::named::TsigKey::with_algorithm(
+            "rndc384",
+            "hmac-sha384",
+        ));
+    let zone = "sha.example";
+    let primary = start_primary_with(b, &[zone], vec![]);
+    let rt = rt();
+    let key = op_key(primary.tsig());
+    assert_eq!(key.algorithm.as_str(), "hmac-sha512");
+    let up = Updater::new(primary.addr(), Some(key.clone()));
+    rt.block_on(up.replace(
+        zone,
+        &rrset("www", vec![RecordData::A(Ipv4Addr::new(192, 0, 2, 5))]),
+        60,
+    ))
+    .unwrap();
+    wait_for(&primary, "www.sha.example.", "A", &["192.0.2.5"], WAIT);
+    let rndc = RndcClient::new(primary.rndc_addr(), op_key(primary.rndc_key()));
+    let st = rt.block_on(rndc.zonestatus(zone)).unwrap();
+    assert!(st.text.contains("serial: 2"), "{}", st.text);
+    // The primary answers a signed NOTIFY for its own zone (and verifies our TSIG to do so).
+    rt.block_on(notify_one(
+        primary.addr(),
+        zone,
+        Some(&key),
+        Duration::from_secs(2),
+    ))
+    .unwrap();
+}
