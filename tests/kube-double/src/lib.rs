@@ -17,7 +17,8 @@
 //!
 //! # What it models
 //! - Built-in kinds: core/v1 Namespaces, Pods, Services (clusterIP assigned), ConfigMaps,
-//!   Secrets, Events, ServiceAccounts; events.k8s.io/v1 Events; apps/v1 StatefulSets and
+//!   Secrets, Events, ServiceAccounts; events.k8s.io/v1 Events (one pool seen through both
+//!   APIs, see [`events`]); apps/v1 StatefulSets and
 //!   Deployments; coordination.k8s.io/v1 Leases; apiextensions.k8s.io/v1 CRDs (marked
 //!   Established at once). Custom resources are served as soon as their CRD is stored and
 //!   vanish with it.
@@ -57,6 +58,7 @@
 //! Deployment controllers (the node agent stands in for StatefulSets only).
 pub mod double;
 pub mod error;
+pub mod events;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

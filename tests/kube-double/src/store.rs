@@ -76,6 +76,9 @@ impl Target {
 
     /// Set apiVersion/kind as the client asked for them.
     pub fn present(&self, mut v: Value) -> Value {
+        if self.rt.plural == "events" {
+            v = crate::events::convert(&v, &self.rt.group);
+        }
         if let Some(m) = v.as_object_mut() {
             m.insert(
                 "apiVersion".into(),
@@ -109,13 +112,25 @@ impl Filter {
         ns: &str,
         obj: &Value,
     ) -> bool {
-        group == t.rt.group
-            && plural == t.rt.plural
-            && t.namespace
-                .as_deref()
-                .is_none_or(|n| !t.rt.namespaced || n == ns)
-            && self.labels.matches(obj)
-            && self.fields.matches(obj)
+        let same = group == t.rt.group && plural == t.rt.plural;
+        let cross = !same
+            && crate::events::is_event_group(group, plural)
+            && crate::events::is_event_group(&t.rt.group, &t.rt.plural);
+        if !(same || cross) {
+            return false;
+        }
+        if !t
+            .namespace
+            .as_deref()
+            .is_none_or(|n| !t.rt.namespaced || n == ns)
+        {
+            return false;
+        }
+        if cross {
+            let view = crate::events::convert(obj, &t.rt.group);
+            return self.labels.matches(&view) && self.fields.matches(&view);
+        }
+        self.labels.matches(obj) && self.fields.matches(obj)
     }
 }
 
@@ -315,8 +330,17 @@ impl Store {
     /// Get one object.
     pub fn get(&self, t: &Target, name: &str) -> Result<Value, ApiError> {
         let st = self.lock();
+        let mut key = t.key(name);
+        if !st.objects.contains_key(&key) && t.rt.plural == "events" {
+            // the same Event pool through the other Event API
+            key.group = if t.rt.group.is_empty() {
+                "events.k8s.io".into()
+            } else {
+                String::new()
+            };
+        }
         st.objects
-            .get(&t.key(name))
+            .get(&key)
             .map(|v| t.present(v.clone()))
             .ok_or_else(|| t.not_found(name))
     }

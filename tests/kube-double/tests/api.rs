@@ -356,3 +356,63 @@ async fn label_and_field_selectors_on_list() {
         ["p1", "x1"]
     );
 }
+
+#[tokio::test]
+async fn recorder_events_are_visible_through_core_v1() {
+    use k8s_openapi::api::core::v1::{Event, ObjectReference};
+    use kube::runtime::events::{Event as REvent, EventType, Recorder, Reporter};
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let c = cms
+        .create(&PostParams::default(), &cm("zone-conf", &[]))
+        .await
+        .unwrap();
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "bindy-test".into(),
+            instance: None,
+        },
+    );
+    let reference = ObjectReference {
+        kind: Some("ConfigMap".into()),
+        api_version: Some("v1".into()),
+        name: c.metadata.name.clone(),
+        namespace: Some("default".into()),
+        uid: c.metadata.uid.clone(),
+        ..Default::default()
+    };
+    let ev = REvent {
+        type_: EventType::Normal,
+        reason: "Reloaded".into(),
+        note: Some("zone reloaded".into()),
+        action: "Reload".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &reference).await.unwrap();
+    recorder.publish(&ev, &reference).await.unwrap(); // series: merge patch on events.k8s.io
+    let core: Api<Event> = Api::namespaced(client.clone(), "default");
+    let sel = format!(
+        "involvedObject.name=zone-conf,involvedObject.uid={}",
+        c.metadata.uid.unwrap()
+    );
+    let list = core
+        .list(&ListParams::default().fields(&sel))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1, "one event, seen through core/v1");
+    let e = &list.items[0];
+    assert_eq!(
+        (e.reason.as_deref(), e.message.as_deref(), e.count),
+        (Some("Reloaded"), Some("zone reloaded"), Some(2))
+    );
+    assert_eq!(
+        core.get(&e.metadata.name.clone().unwrap())
+            .await
+            .unwrap()
+            .reason
+            .as_deref(),
+        Some("Reloaded")
+    );
+}

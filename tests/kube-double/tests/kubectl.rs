@@ -128,10 +128,46 @@ async fn kubectl_apply_get_describe_delete() {
         "422 names the field"
     );
 
+    // an Event published by kube-runtime's Recorder (events.k8s.io) shows in `describe`
+    let client = d.client().unwrap();
+    let w: kube::api::DynamicObject =
+        kube::api::Api::namespaced_with(client.clone(), "default", &common::widget_ar())
+            .get("w1")
+            .await
+            .unwrap();
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        kind: Some("Widget".into()),
+        api_version: Some("test.bindy.io/v1".into()),
+        name: Some("w1".into()),
+        namespace: Some("default".into()),
+        uid: w.metadata.uid.clone(),
+        ..Default::default()
+    };
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let reporter = Reporter {
+        controller: "bindy-test".into(),
+        instance: None,
+    };
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "ZoneLoaded".into(),
+        note: Some("serial 7 served".into()),
+        action: "Load".into(),
+        secondary: None,
+    };
+    Recorder::new(client, reporter)
+        .publish(&ev, &reference)
+        .await
+        .unwrap();
+
     let out = ok(&kubectl(&kc, &["describe", "widget", "w1"]).await);
     assert!(
         out.contains("Name:") && out.contains("w1") && out.contains("example.org"),
         "{out}"
+    );
+    assert!(
+        out.contains("ZoneLoaded") && out.contains("serial 7 served"),
+        "event in describe: {out}"
     );
 
     let out = ok(&kubectl(&kc, &["delete", "widget", "w1"]).await);
