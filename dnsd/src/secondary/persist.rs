@@ -5,7 +5,9 @@
 //! a crash leaves either the old or the new version. The format is a flat binary list of
 //! records (length-prefixed wire owner and RDATA), which loads at memory speed with no text
 //! parsing; a header carries the serial and the wall-clock time of the last successful
-//! refresh, from which the expire clock continues after a restart.
+//! refresh, from which the expire clock continues after a restart. An SOA check that finds
+//! nothing new only moves that time: it is written to a 12-byte sidecar (`<zone>.dnsd.meta`)
+//! instead of rewriting the zone, and loading takes the later of the two.
 //!
 //! Hand-written (no serde format crate): the record list is already wire bytes, and the
 //! reader must validate every length anyway.
@@ -95,6 +97,31 @@ pub fn save(dir: &Path, z: &Zone, meta: Meta) -> Result<()> {
     Ok(())
 }
 
+fn meta_path(dir: &Path, origin: &[u8]) -> PathBuf {
+    path_for(dir, origin).with_extension("dnsd.meta")
+}
+
+/// Record a successful refresh that brought no new version.
+pub fn save_meta(dir: &Path, origin: &[u8], meta: Meta) -> Result<()> {
+    let path = meta_path(dir, origin);
+    let tmp = path.with_extension("meta.tmp");
+    let mut b = meta.last_ok.to_be_bytes().to_vec();
+    b.extend_from_slice(&meta.expire.to_be_bytes());
+    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    f.write_all(&b).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+fn load_meta(dir: &Path, origin: &[u8]) -> Option<Meta> {
+    let b = std::fs::read(meta_path(dir, origin)).ok()?;
+    let mut r = Reader { b: &b, p: 0 };
+    Some(Meta {
+        last_ok: r.u64()?,
+        expire: r.u32()?,
+    })
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     p: usize,
@@ -165,7 +192,10 @@ pub fn load(dir: &Path, origin: &[u8]) -> Result<Option<(Zone, Meta)>> {
         zone: name::to_text(origin),
         reason: format!("{}: {reason}", path.display()),
     };
-    let (o, serial, meta, recs) = parse(&b).ok_or_else(|| bad("damaged state file"))?;
+    let (o, serial, mut meta, recs) = parse(&b).ok_or_else(|| bad("damaged state file"))?;
+    if let Some(m) = load_meta(dir, origin).filter(|m| m.last_ok > meta.last_ok) {
+        meta = m;
+    }
     if name::lower(&o)[..] != name::lower(origin)[..] {
         return Err(bad("state file of another zone"));
     }
@@ -179,6 +209,7 @@ pub fn load(dir: &Path, origin: &[u8]) -> Result<Option<(Zone, Meta)>> {
 /// Remove the stored version (zone no longer followed).
 pub fn remove(dir: &Path, origin: &[u8]) {
     let _ = std::fs::remove_file(path_for(dir, origin));
+    let _ = std::fs::remove_file(meta_path(dir, origin));
 }
 
 #[cfg(test)]
@@ -205,6 +236,12 @@ mod tests {
         assert_eq!(m, meta);
         assert_eq!(back.serial, 5);
         assert_eq!(crate::zone::dump(&back), crate::zone::dump(&z));
+        let later = Meta {
+            last_ok: 5678,
+            expire: 600,
+        };
+        save_meta(dir.path(), &o, later).unwrap();
+        assert_eq!(load(dir.path(), &o).unwrap().unwrap().1, later);
         let p = path_for(dir.path(), &o);
         let mut b = std::fs::read(&p).unwrap();
         b.truncate(b.len() - 1);

@@ -40,12 +40,14 @@ pub fn spawn(
     rt: &tokio::runtime::Handle,
 ) -> Vec<tokio::task::AbortHandle> {
     let (tx, rx) = watch::channel(None);
+    let (meta_tx, meta_rx) = watch::channel(None);
     let mut t = ZoneTask {
         sh: sh.clone(),
         ctl,
         current: None,
         last_ok: 0,
         persist: tx,
+        persist_meta: meta_tx,
     };
     if let Some((z, meta)) = stored {
         t.last_ok = meta.last_ok;
@@ -55,22 +57,46 @@ pub fn spawn(
             t.expire();
         }
     }
-    let writer = rt.spawn(writer(sh, rx));
+    let writer = rt.spawn(writer(sh, t.ctl.origin.clone(), rx, meta_rx));
     let main = rt.spawn(t.run());
     vec![main.abort_handle(), writer.abort_handle()]
 }
 
-/// Writes the latest version to the state dir; versions arriving during a write coalesce.
-async fn writer(sh: Arc<Shared>, mut rx: watch::Receiver<Option<(Arc<Zone>, Meta)>>) {
+/// Writes the latest version (and refresh times) to the state dir; versions arriving during
+/// a write coalesce.
+async fn writer(
+    sh: Arc<Shared>,
+    origin: Box<[u8]>,
+    mut rx: watch::Receiver<Option<(Arc<Zone>, Meta)>>,
+    mut meta_rx: watch::Receiver<Option<Meta>>,
+) {
     let Some(dir) = sh.cfg.state_dir.clone() else {
         return;
     };
-    while rx.changed().await.is_ok() {
-        let Some((z, meta)) = rx.borrow_and_update().clone() else {
-            continue;
-        };
+    loop {
         let d = dir.clone();
-        match tokio::task::spawn_blocking(move || persist::save(&d, &z, meta)).await {
+        let job = tokio::select! {
+            r = rx.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let Some((z, meta)) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                tokio::task::spawn_blocking(move || persist::save(&d, &z, meta))
+            }
+            r = meta_rx.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let Some(meta) = *meta_rx.borrow_and_update() else {
+                    continue;
+                };
+                let o = origin.clone();
+                tokio::task::spawn_blocking(move || persist::save_meta(&d, &o, meta))
+            }
+        };
+        match job.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "persisting a zone version failed"),
             Err(e) => tracing::error!(error = %e, "persist task failed"),
@@ -84,6 +110,7 @@ struct ZoneTask {
     current: Option<Arc<Zone>>,
     last_ok: u64,
     persist: watch::Sender<Option<(Arc<Zone>, Meta)>>,
+    persist_meta: watch::Sender<Option<Meta>>,
 }
 
 /// (refresh, retry, expire) of a version's SOA.
@@ -137,6 +164,10 @@ impl ZoneTask {
     fn mark_ok(&mut self) {
         self.last_ok = now();
         self.update_expiry();
+        let _ = self.persist_meta.send(Some(Meta {
+            last_ok: self.last_ok,
+            expire: self.expire_secs(),
+        }));
         if self.ctl.stats.expired() {
             tracing::info!(zone = %self.ctl.name, "zone refreshed, serving again");
             self.ctl.stats.set_expired(false);

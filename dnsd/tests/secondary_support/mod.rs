@@ -76,7 +76,8 @@ impl Dnsd {
             .spawn()
             .expect("spawn dnsd");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        for _ in 0..4 {
+        // Log lines share stdout with the address lines: skip them (bounded).
+        for _ in 0..200 {
             let mut line = String::new();
             if out.read_line(&mut line).unwrap_or(0) == 0 {
                 break;

@@ -1,0 +1,114 @@
+//! Faults: the primary stops (dnsd serves until expire, then SERVFAIL; recovers when the
+//! primary is back), dnsd restarts (serves from its state dir at once), and a version that
+//! expired while dnsd was down is not served as fresh.
+
+mod secondary_support;
+
+use std::time::{Duration, SystemTime};
+
+use bindy_tests::named::{wait_until, NamedBuilder};
+use dnsd::rtype;
+use secondary_support::*;
+
+const EXPIRE: u32 = 3;
+
+#[test]
+fn expire_servfail_recovery_and_restart_from_disk() {
+    if !tools_present() {
+        return;
+    }
+    let addr = dnsd_addr();
+    let mut ns = NamedBuilder::new()
+        .primary_zone("fault.test", &zone_text("fault.test", 1, 1, 1, EXPIRE))
+        .also_notify(addr)
+        .start()
+        .expect("named");
+    let dir = tempdir();
+    let state = dir.path().join("state");
+    let mut d = Dnsd::start(
+        addr,
+        &dir.path().join("dnsd.log"),
+        &[
+            "--secondary".into(),
+            format!("fault.test={}", ns.addr()),
+            "--tsig-key".into(),
+            ns.paths().tsig_key_file().display().to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+        ],
+    );
+    let www = ["www.fault.test. 300 A 192.0.2.80"];
+    d.wait("initial AXFR", 10, || {
+        d.answer("www.fault.test.", rtype::A) == www
+    });
+
+    // Primary gone: still served, then SERVFAIL once `expire` passed without a refresh.
+    ns.stop();
+    let stopped = std::time::Instant::now();
+    assert_eq!(d.answer("www.fault.test.", rtype::A), www);
+    d.wait("SERVFAIL after expire", 10, || {
+        d.rcode("www.fault.test.", rtype::A) == Some(2)
+    });
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(EXPIRE as u64 - 1),
+        "not expired early: {:?}",
+        stopped.elapsed()
+    );
+    assert_eq!(
+        d.metric("dnsd_secondary_expired{zone=\"fault.test.\"}"),
+        Some(1.0)
+    );
+
+    // Primary back: the next retry transfers and the zone serves again.
+    ns.restart().expect("named restart");
+    d.wait("recovery", 10, || {
+        d.answer("www.fault.test.", rtype::A) == www
+    });
+    assert_eq!(
+        d.metric("dnsd_secondary_expired{zone=\"fault.test.\"}"),
+        Some(0.0)
+    );
+
+    // dnsd restarted with the primary down: serves the stored version before any transfer.
+    ns.stop();
+    d.restart();
+    assert_eq!(
+        d.answer("www.fault.test.", rtype::A),
+        www,
+        "served from disk"
+    );
+    let (status, _) = d.http("/ready");
+    assert!(
+        status.contains("200"),
+        "loaded from disk counts as ready: {status}"
+    );
+
+    // Down for longer than expire: the stored version must not be served as fresh.
+    d.kill();
+    // The last refresh time is in the zone file or its sidecar, whichever is newer.
+    let written = ["fault.test.dnsd", "fault.test.dnsd.meta"]
+        .iter()
+        .filter_map(|f| {
+            std::fs::metadata(state.join(f))
+                .and_then(|m| m.modified())
+                .ok()
+        })
+        .max()
+        .expect("state file");
+    wait_until(
+        "expire to pass while dnsd is down",
+        Duration::from_secs(10),
+        || {
+            SystemTime::now()
+                .duration_since(written)
+                .is_ok_and(|d| d > Duration::from_secs(EXPIRE as u64 + 1))
+        },
+    )
+    .expect("time passes");
+    d.restart();
+    assert_eq!(
+        d.rcode("www.fault.test.", rtype::A),
+        Some(2),
+        "expired while down: SERVFAIL"
+    );
+}
