@@ -391,6 +391,11 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut st = self.lock();
         let key = t.key(name);
+        // A manager's applied configurations of the object and of its status are separate.
+        let kind = &match kind {
+            PatchKind::Apply(m) if status => PatchKind::Apply(format!("{m}/status")),
+            other => other.clone(),
+        };
         let Some(old) = st.objects.get(&key).cloned() else {
             if let (PatchKind::Apply(mgr), false) = (kind, status) {
                 let mut body = body;

@@ -416,3 +416,54 @@ async fn recorder_events_are_visible_through_core_v1() {
         Some("Reloaded")
     );
 }
+
+#[tokio::test]
+async fn server_side_apply_of_spec_and_status_by_one_manager() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    install_widget_crd(&client).await;
+    let ws: Api<DynamicObject> = Api::namespaced_with(client, "default", &widget_ar());
+    let pp = PatchParams::apply("bindy").force();
+    let body = |spec: serde_json::Value| {
+        Patch::Apply(
+            json!({"apiVersion": "test.bindy.io/v1", "kind": "Widget", "metadata": {"name": "a"}, "spec": spec}),
+        )
+    };
+    let created = ws
+        .patch(
+            "a",
+            &pp,
+            &body(json!({"zone": "a.example", "role": "primary"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    let st = |s: serde_json::Value| {
+        Patch::Apply(json!({"apiVersion": "test.bindy.io/v1", "kind": "Widget", "status": s}))
+    };
+    ws.patch_status("a", &pp, &st(json!({"phase": "Ready", "serial": 1})))
+        .await
+        .unwrap();
+    let s = ws
+        .patch_status("a", &pp, &st(json!({"phase": "Ready"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.data["status"],
+        json!({"phase": "Ready"}),
+        "field dropped from the status apply removed"
+    );
+    let a = ws
+        .patch("a", &pp, &body(json!({"zone": "a.example"})))
+        .await
+        .unwrap();
+    assert!(
+        a.data["spec"].get("role").is_none(),
+        "field dropped from the spec apply removed"
+    );
+    assert_eq!(
+        a.data["status"]["phase"], "Ready",
+        "status untouched by the spec apply"
+    );
+    assert_eq!(a.metadata.generation, Some(2));
+}
