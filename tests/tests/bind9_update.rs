@@ -311,21 +311,12 @@ fn bad_rdata_wrong_key_and_dead_primary_are_clear_errors() {
         ))
         .unwrap();
 
-    // BIND's check-names refuses an A record whose owner is not a host name; the UPDATE that
-    // carries it also carries a valid change, and neither is applied.
-    let batch = vec![
-        Change::Replace {
-            set: rrset("ok", vec![RecordData::A(Ipv4Addr::LOCALHOST)]),
-            default_ttl: 60,
-        },
-        Change::Replace {
-            set: rrset("bad_host", vec![RecordData::A(Ipv4Addr::LOCALHOST)]),
-            default_ttl: 60,
-        },
-    ];
-    let err = rt.block_on(up.apply(ZONE, &batch)).unwrap_err();
+    // BIND's check-names refuses an A record whose owner is not a host name: alone, that is a
+    // clear error and the zone is unchanged.
+    let bad = rrset("bad_host", vec![RecordData::A(Ipv4Addr::LOCALHOST)]);
+    let err = rt.block_on(up.replace(ZONE, &bad, 60)).unwrap_err();
     assert_eq!(err.rcode(), Some("REFUSED"), "{err}");
-    assert!(err.to_string().contains("REFUSED"), "{err}");
+    assert!(err.to_string().contains("rdata rejected"), "{err}");
     let serial_after = rt
         .block_on(serial::current(
             primary.addr(),
@@ -334,8 +325,28 @@ fn bad_rdata_wrong_key_and_dead_primary_are_clear_errors() {
         ))
         .unwrap();
     assert_eq!(serial_before, serial_after, "zone unchanged");
+    // In a batch, the refused change is isolated and reported; the valid one is applied.
+    let batch = vec![
+        Change::Replace {
+            set: rrset("ok", vec![RecordData::A(Ipv4Addr::LOCALHOST)]),
+            default_ttl: 60,
+        },
+        Change::Replace {
+            set: bad.clone(),
+            default_ttl: 60,
+        },
+    ];
+    let out = rt.block_on(up.apply(ZONE, &batch)).unwrap();
+    assert_eq!(
+        (out.applied, out.failed.len(), out.messages),
+        (1, 1, 3),
+        "{out:?}"
+    );
+    assert_eq!(out.failed[0].owner, "bad_host.example.com.");
+    assert_eq!(out.failed[0].error.rcode(), Some("REFUSED"));
+    wait_for(&primary, "ok.example.com.", "A", &["127.0.0.1"], WAIT);
     let answer = primary
-        .dig(&["+noall", "+answer", "ok.example.com.", "A"])
+        .dig(&["+noall", "+answer", "bad_host.example.com.", "A"])
         .unwrap();
     assert!(answer.trim().is_empty(), "{answer}");
 

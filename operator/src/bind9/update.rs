@@ -51,7 +51,7 @@ pub enum Change {
 }
 
 /// What a call did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Outcome {
     /// Changes written to the primary.
     pub applied: usize,
@@ -59,6 +59,28 @@ pub struct Outcome {
     pub unchanged: usize,
     /// UPDATE messages sent.
     pub messages: usize,
+    /// Changes the server rejected (prerequisite failed, rdata refused); the others in the
+    /// same call were still applied.
+    pub failed: Vec<Failure>,
+}
+
+/// One change the server rejected.
+#[derive(Debug)]
+pub struct Failure {
+    pub owner: String,
+    pub record_type: RecordType,
+    pub error: Error,
+}
+
+impl Outcome {
+    /// The first rejection as an error (for single-change calls).
+    fn into_result(mut self) -> Result<Outcome> {
+        if self.failed.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.failed.swap_remove(0).error)
+        }
+    }
 }
 
 /// The current content of one RRset on the server.
@@ -79,9 +101,21 @@ pub struct Updater {
 
 /// A change prepared for the wire.
 struct Prepared {
+    owner: String,
+    record_type: RecordType,
     prereqs: Vec<Record>,
     updates: Vec<Record>,
     size: usize,
+}
+
+impl Prepared {
+    fn failure(&self, error: Error) -> Failure {
+        Failure {
+            owner: self.owner.clone(),
+            record_type: self.record_type,
+            error,
+        }
+    }
 }
 
 impl Updater {
@@ -156,7 +190,8 @@ impl Updater {
                 default_ttl,
             }],
         )
-        .await
+        .await?
+        .into_result()
     }
 
     /// Replaces one RRset only if it still is `expected` (as read earlier with
@@ -180,8 +215,8 @@ impl Updater {
         self.send(&mut conn, zone, std::slice::from_ref(&p)).await?;
         Ok(Outcome {
             applied: 1,
-            unchanged: 0,
             messages: 1,
+            ..Outcome::default()
         })
     }
 
@@ -199,7 +234,8 @@ impl Updater {
                 record_type,
             }],
         )
-        .await
+        .await?
+        .into_result()
     }
 
     /// Applies `changes` idempotently: reads each RRset, drops the ones already as desired,
@@ -352,17 +388,22 @@ impl Updater {
             batches.push(batch);
         }
         for batch in batches {
+            outcome.messages += 1;
             match self.send(conn, zone, &batch).await {
-                Ok(()) => {
-                    outcome.applied += batch.len();
-                    outcome.messages += 1;
+                Ok(()) => outcome.applied += batch.len(),
+                Err(e) if is_rejection(&e) && batch.len() == 1 => {
+                    outcome.failed.push(batch[0].failure(e));
                 }
-                Err(e) if batch.len() > 1 && is_prereq_failure(&e) => {
-                    // Find the change whose prerequisite failed: one message each.
+                Err(e) if is_rejection(&e) => {
+                    // The message is atomic, so nothing was applied: isolate the culprit(s)
+                    // with one message per change and apply the rest.
                     for p in &batch {
-                        self.send(conn, zone, std::slice::from_ref(p)).await?;
-                        outcome.applied += 1;
                         outcome.messages += 1;
+                        match self.send(conn, zone, std::slice::from_ref(p)).await {
+                            Ok(()) => outcome.applied += 1,
+                            Err(e) if is_rejection(&e) => outcome.failed.push(p.failure(e)),
+                            Err(e) => return Err(e),
+                        }
                     }
                 }
                 Err(e) => return Err(e),
@@ -437,10 +478,12 @@ async fn observe_apex_ns(
     }
 }
 
-fn is_prereq_failure(e: &Error) -> bool {
+/// Answers that reject the content of a change (not the key, the zone or the transport):
+/// worth isolating change by change.
+fn is_rejection(e: &Error) -> bool {
     matches!(
         e.rcode(),
-        Some("YXRRSET" | "NXRRSET" | "YXDOMAIN" | "NXDOMAIN")
+        Some("YXRRSET" | "NXRRSET" | "YXDOMAIN" | "NXDOMAIN" | "REFUSED" | "FORMERR")
     )
 }
 
@@ -580,6 +623,8 @@ fn prepare(zone: &str, c: &Change, cas: bool, observed: Option<&RrsetState>) -> 
             .len();
     }
     Ok(Prepared {
+        owner,
+        record_type: t,
         prereqs,
         updates,
         size,
