@@ -1,0 +1,506 @@
+//! Checks on every manifest under `deploy/`: valid YAML, known kinds, typed parsing as the
+//! real Kubernetes objects, the operator's hardening, images/ports/users consistent with the
+//! Dockerfiles in `deploy/docker/`, dnsd flags and config consistent with dnsd's code, and
+//! `kubectl kustomize` rendering (the offline half of `kubectl apply -k deploy/`).
+//! RBAC against the operator's API calls is in `deploy_rbac.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Every `*.yaml`/`*.yml` under `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The non-empty YAML documents of a file, as JSON values.
+fn docs_of_str(text: &str, what: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| {
+            serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{what}: bad YAML: {e}"))
+        })
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+fn docs(path: &Path) -> Vec<Value> {
+    docs_of_str(
+        &std::fs::read_to_string(path).unwrap(),
+        &path.display().to_string(),
+    )
+}
+
+/// All documents of the `deploy/` tree, with their file.
+fn all_docs() -> Vec<(PathBuf, Value)> {
+    yaml_files(&root().join("deploy"))
+        .into_iter()
+        .flat_map(|p| docs(&p).into_iter().map(move |d| (p.clone(), d)))
+        .collect()
+}
+
+fn find<'a>(docs: &'a [(PathBuf, Value)], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .map(|(_, d)| d)
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} under deploy/"))
+}
+
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        panic!(
+            "{} {}: not a valid object: {e}",
+            v["kind"], v["metadata"]["name"]
+        )
+    })
+}
+
+/// What a Dockerfile promises: exposed ports, runtime user, image tag from its build comment.
+struct Dockerfile {
+    expose: BTreeSet<(u16, String)>,
+    user: Option<String>,
+    image: String,
+}
+
+fn dockerfile(name: &str) -> Dockerfile {
+    let text = std::fs::read_to_string(root().join("deploy/docker").join(name)).unwrap();
+    let mut expose = BTreeSet::new();
+    let mut user = None;
+    let mut image = String::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("EXPOSE ") {
+            for p in rest.split_whitespace() {
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                expose.insert((port.parse().unwrap(), proto.to_uppercase()));
+            }
+        } else if let Some(u) = line.strip_prefix("USER ") {
+            user = Some(u.trim().to_string());
+        } else if let Some(i) = line.find(" -t ") {
+            image = line[i + 4..].split_whitespace().next().unwrap().to_string();
+        }
+    }
+    assert!(
+        !image.is_empty(),
+        "{name}: no `docker build ... -t IMAGE` comment"
+    );
+    Dockerfile {
+        expose,
+        user,
+        image,
+    }
+}
+
+fn container_ports(c: &Container) -> BTreeSet<(u16, String)> {
+    c.ports
+        .iter()
+        .flatten()
+        .map(|p| {
+            (
+                p.container_port as u16,
+                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+            )
+        })
+        .collect()
+}
+
+/// Pod and container hardening every Bindy workload shares.
+fn assert_hardened(what: &str, pod: &PodSpec, uid: i64) {
+    let psc = pod.security_context.as_ref().expect("pod securityContext");
+    assert_eq!(psc.run_as_non_root, Some(true), "{what}: runAsNonRoot");
+    assert_eq!(psc.run_as_user, Some(uid), "{what}: runAsUser");
+    let seccomp = psc.seccomp_profile.as_ref().map(|s| s.type_.as_str());
+    assert_eq!(seccomp, Some("RuntimeDefault"), "{what}: seccomp");
+    for c in &pod.containers {
+        let sc = c
+            .security_context
+            .as_ref()
+            .expect("container securityContext");
+        assert_eq!(
+            sc.read_only_root_filesystem,
+            Some(true),
+            "{what}: read-only root"
+        );
+        assert_eq!(
+            sc.allow_privilege_escalation,
+            Some(false),
+            "{what}: no escalation"
+        );
+        let drop = sc.capabilities.as_ref().and_then(|c| c.drop.clone());
+        assert_eq!(drop, Some(vec!["ALL".to_string()]), "{what}: drop ALL");
+        let r = c.resources.as_ref().expect("resources");
+        assert!(
+            r.requests.is_some() && r.limits.is_some(),
+            "{what}: requests+limits"
+        );
+    }
+}
+
+/// API groups/versions and kinds a manifest under deploy/ may use.
+fn known_kinds() -> BTreeSet<(String, String)> {
+    let mut k: BTreeSet<(String, String)> = [
+        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Service"),
+        ("v1", "ConfigMap"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "StatefulSet"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+        ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    // Custom resources: only the served versions of the generated CRDs.
+    for d in docs(&root().join("deploy/crds/all.yaml")) {
+        let group = d["spec"]["group"].as_str().unwrap();
+        let kind = d["spec"]["names"]["kind"].as_str().unwrap();
+        for v in d["spec"]["versions"].as_array().unwrap() {
+            if v["served"] == true {
+                k.insert((
+                    format!("{group}/{}", v["name"].as_str().unwrap()),
+                    kind.into(),
+                ));
+            }
+        }
+    }
+    k
+}
+
+#[test]
+fn every_manifest_is_valid_yaml_of_a_known_kind() {
+    let known = known_kinds();
+    let docs = all_docs();
+    let files: BTreeSet<_> = docs.iter().map(|(p, _)| p.clone()).collect();
+    assert!(
+        files.len() >= 20,
+        "expected the whole deploy/ tree, got {files:?}"
+    );
+    let mut per_kind: BTreeMap<String, usize> = BTreeMap::new();
+    for (path, d) in &docs {
+        let api = d["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = d["kind"].as_str().unwrap_or_default().to_string();
+        assert!(
+            known.contains(&(api.clone(), kind.clone())),
+            "{}: unknown apiVersion/kind {api}/{kind}",
+            path.display()
+        );
+        if kind != "Kustomization" {
+            let name = d["metadata"]["name"].as_str().unwrap_or_default();
+            assert!(
+                !name.is_empty(),
+                "{}: {kind} without a name",
+                path.display()
+            );
+        }
+        // Typed parse as the real Kubernetes object: wrong field types fail here.
+        match kind.as_str() {
+            "Deployment" => drop(typed::<Deployment>(d)),
+            "StatefulSet" => drop(typed::<StatefulSet>(d)),
+            "Service" => drop(typed::<Service>(d)),
+            "ConfigMap" => drop(typed::<ConfigMap>(d)),
+            "NetworkPolicy" => drop(typed::<NetworkPolicy>(d)),
+            "PodDisruptionBudget" => drop(typed::<PodDisruptionBudget>(d)),
+            _ => {}
+        }
+        *per_kind.entry(kind).or_default() += 1;
+    }
+    println!(
+        "{} documents in {} files: {per_kind:?}",
+        docs.len(),
+        files.len()
+    );
+    assert_eq!(
+        per_kind.get("CustomResourceDefinition"),
+        Some(&22),
+        "11 CRDs + all.yaml"
+    );
+}
+
+#[test]
+fn operator_deployment_is_hardened_and_matches_its_image() {
+    let docs = all_docs();
+    let df = dockerfile("operator.Dockerfile");
+    let dep: Deployment = typed(find(&docs, "Deployment", "bindy-operator"));
+    let spec = dep.spec.unwrap();
+    assert_eq!(spec.replicas, Some(2), "two replicas for leader election");
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("bindy-operator"));
+    assert_hardened("operator", &pod, 65532);
+    assert_eq!(df.user.as_deref(), Some("65532:65532"), "Dockerfile USER");
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.image.as_deref(),
+        Some(df.image.as_str()),
+        "image = Dockerfile tag"
+    );
+    assert_eq!(container_ports(c), df.expose, "ports = Dockerfile EXPOSE");
+    let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .map(|h| h.path.clone().unwrap_or_default())
+    };
+    assert_eq!(probe_path(&c.liveness_probe).as_deref(), Some("/healthz"));
+    assert_eq!(probe_path(&c.readiness_probe).as_deref(), Some("/readyz"));
+    let r = c.resources.as_ref().unwrap();
+    let q =
+        |m: &Option<BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>>,
+         k: &str| m.as_ref().and_then(|m| m.get(k)).map(|q| q.0.clone());
+    assert_eq!(q(&r.requests, "cpu").as_deref(), Some("100m"));
+    assert_eq!(q(&r.requests, "memory").as_deref(), Some("128Mi"));
+    assert_eq!(q(&r.limits, "cpu").as_deref(), Some("500m"));
+    assert_eq!(q(&r.limits, "memory").as_deref(), Some("512Mi"));
+
+    // The PDB and the NetworkPolicy select exactly the operator's pods.
+    let labels = spec.template.metadata.unwrap().labels.unwrap();
+    let selects =
+        |sel: &BTreeMap<String, String>| sel.iter().all(|(k, v)| labels.get(k) == Some(v));
+    let pdb: PodDisruptionBudget = typed(find(&docs, "PodDisruptionBudget", "bindy-operator"));
+    let pdb = pdb.spec.unwrap();
+    assert!(selects(&pdb.selector.unwrap().match_labels.unwrap()));
+    assert!(pdb.min_available.is_some(), "PDB keeps a replica");
+    let np: NetworkPolicy = typed(find(&docs, "NetworkPolicy", "bindy-operator"));
+    let np = np.spec.unwrap();
+    assert!(selects(&np.pod_selector.unwrap().match_labels.unwrap()));
+    let egress_ports: BTreeSet<(u16, String)> = np
+        .egress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.ports.iter().flatten())
+        .map(|p| {
+            let port = match &p.port {
+                Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(i)) => {
+                    *i as u16
+                }
+                other => panic!("NetworkPolicy port must be numeric: {other:?}"),
+            };
+            (port, p.protocol.clone().unwrap_or_else(|| "TCP".into()))
+        })
+        .collect();
+    // API server, cluster DNS, and every port the BIND9 and dnsd images expose for DNS/rndc.
+    let mut needed: BTreeSet<(u16, String)> = [(443, "TCP"), (53, "UDP"), (53, "TCP")]
+        .iter()
+        .map(|(p, s)| (*p, s.to_string()))
+        .collect();
+    needed.extend(dockerfile("bind9.Dockerfile").expose);
+    needed.extend(
+        dockerfile("dnsd.Dockerfile")
+            .expose
+            .into_iter()
+            .filter(|(p, _)| *p != 9153),
+    );
+    let missing: Vec<_> = needed.difference(&egress_ports).collect();
+    assert!(missing.is_empty(), "NetworkPolicy egress lacks {missing:?}");
+}
+
+/// Long flags a clap `#[arg(...)]` struct in `file` declares: `long = "x"` or the field name.
+fn clap_long_flags(file: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let field = regex::Regex::new(r"#\[arg\(([^\]]*)\)\]\s*(?:pub\s+)?(\w+)\s*:").unwrap();
+    let explicit = regex::Regex::new(r#"long\s*=\s*"([a-z0-9-]+)""#).unwrap();
+    let mut out = BTreeSet::new();
+    for c in field.captures_iter(&text) {
+        if let Some(e) = explicit.captures(&c[1]) {
+            out.insert(e[1].to_string());
+        } else if c[1].split(',').any(|p| p.trim() == "long") {
+            out.insert(c[2].replace('_', "-"));
+        }
+    }
+    out
+}
+
+#[test]
+fn dnsd_tier_matches_dnsd_code_and_image() {
+    let docs = all_docs();
+    let df = dockerfile("dnsd.Dockerfile");
+    let sts: StatefulSet = typed(find(&docs, "StatefulSet", "dnsd"));
+    let spec = sts.spec.unwrap();
+    let pod = spec.template.spec.unwrap();
+    assert_hardened("dnsd", &pod, 65532);
+    assert_eq!(df.user.as_deref(), Some("65532:65532"));
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.image.as_deref(),
+        Some(df.image.as_str()),
+        "image = Dockerfile tag"
+    );
+    assert_eq!(container_ports(c), df.expose, "ports = Dockerfile EXPOSE");
+
+    // Every flag the StatefulSet passes is one dnsd declares (main.rs + secondary flags).
+    let src = root().join("dnsd/src");
+    let mut flags = clap_long_flags(&src.join("main.rs"));
+    flags.extend(clap_long_flags(&src.join("secondary/args.rs")));
+    assert!(
+        flags.contains("config") && flags.contains("listen"),
+        "scan found {flags:?}"
+    );
+    let args = c.args.clone().unwrap_or_default();
+    let secondary_landed = src.join("secondary/args.rs").exists();
+    for a in &args {
+        let name = a.trim_start_matches("--").split('=').next().unwrap();
+        let is_secondary =
+            ["catalog", "secondary", "tsig-key", "state-dir", "notify"].contains(&name);
+        if is_secondary && !secondary_landed {
+            continue;
+        }
+        assert!(
+            flags.contains(name),
+            "dnsd has no --{name} (it declares {flags:?})"
+        );
+    }
+
+    // The ConfigMap's dnsd.toml is accepted by dnsd's own config parser, and its ports are
+    // the container's.
+    let cm: ConfigMap = typed(find(&docs, "ConfigMap", "dnsd"));
+    let data = cm.data.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dnsd.toml");
+    std::fs::write(&path, &data["dnsd.toml"]).unwrap();
+    let cfg =
+        dnsd::config::Config::from_file(&path).expect("dnsd parses the ConfigMap's dnsd.toml");
+    let ports = container_ports(c);
+    for l in &cfg.listen {
+        assert!(
+            ports.contains(&(l.port(), "UDP".into())) && ports.contains(&(l.port(), "TCP".into()))
+        );
+    }
+    let metrics = cfg.metrics.expect("metrics address for the probes");
+    assert!(ports.contains(&(metrics.port(), "TCP".into())));
+    for key in ["PRIMARY", "CATALOG"] {
+        assert!(
+            data.contains_key(key),
+            "ConfigMap key {key} used by the args"
+        );
+    }
+    assert_eq!(
+        data["CATALOG"],
+        bindy_operator::bind9::catalog::DEFAULT_CATALOG
+    );
+
+    // The client Service maps 53/UDP+TCP to the container's DNS ports.
+    let svc: Service = typed(find(&docs, "Service", "dnsd"));
+    let sp: BTreeSet<(i32, String)> = svc
+        .spec
+        .unwrap()
+        .ports
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.port, p.protocol.unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        sp,
+        [(53, "TCP".to_string()), (53, "UDP".to_string())].into()
+    );
+}
+
+/// Runs `kubectl kustomize DIR`; None (with a printed reason) when kubectl is missing
+/// outside CI.
+fn kustomize(dir: &str) -> Option<String> {
+    match Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root().join(dir))
+        .output()
+    {
+        Ok(o) => {
+            assert!(
+                o.status.success(),
+                "kubectl kustomize {dir}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            Some(String::from_utf8(o.stdout).unwrap())
+        }
+        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+            println!("SKIP: kubectl not runnable ({e}); set CI=true to make this fail");
+            None
+        }
+        Err(e) => panic!("kubectl is required when CI=true: {e}"),
+    }
+}
+
+#[test]
+fn kustomize_renders_crds_operator_and_dnsd() {
+    let Some(main) = kustomize("deploy") else {
+        return;
+    };
+    let rendered = docs_of_str(&main, "kubectl kustomize deploy/");
+    let count = |k: &str| rendered.iter().filter(|d| d["kind"] == k).count();
+    assert_eq!(count("CustomResourceDefinition"), 11);
+    assert_eq!(count("Deployment"), 1);
+    assert_eq!(count("Namespace"), 1);
+    let cluster_scoped = [
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+    ];
+    for d in &rendered {
+        let kind = d["kind"].as_str().unwrap();
+        if !cluster_scoped.contains(&kind) {
+            assert!(
+                d["metadata"]["namespace"].is_string(),
+                "{kind} {} has no namespace",
+                d["metadata"]["name"]
+            );
+        }
+    }
+    // Everything under deploy/operator/ is listed in its kustomization.
+    let listed = rendered
+        .iter()
+        .filter(|d| d["kind"] != "CustomResourceDefinition")
+        .count();
+    let files: usize = yaml_files(&root().join("deploy/operator"))
+        .iter()
+        .map(|p| {
+            docs(p)
+                .iter()
+                .filter(|d| d["kind"] != "Kustomization")
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        listed, files,
+        "a manifest in deploy/operator/ is missing from its kustomization"
+    );
+
+    let Some(dnsd) = kustomize("deploy/dnsd") else {
+        return;
+    };
+    let rendered = docs_of_str(&dnsd, "kubectl kustomize deploy/dnsd/");
+    let kinds: BTreeSet<_> = rendered
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains("StatefulSet") && kinds.contains("Service") && kinds.contains("ConfigMap")
+    );
+}
