@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bindy_operator::bind9::notify::notify_all;
+use bindy_operator::bind9::notify::{apply_and_notify, notify_all};
 use bindy_operator::bind9::update::{Change, Updater};
 use bindy_operator::bind9::wire::DnsConnection;
 use bindy_operator::bind9::{serial, RecordData, RecordType, TsigAlgorithm, TsigKey};
@@ -185,13 +185,23 @@ fn all_eight_kinds_add_replace_delete_reach_the_secondary() {
     };
 
     for (round, values) in [first_values(), second_values()].into_iter().enumerate() {
-        let out = rt.block_on(up.apply(ZONE, &changes(&values))).unwrap();
+        let p = rt
+            .block_on(apply_and_notify(
+                &up,
+                ZONE,
+                &changes(&values),
+                &[secondary.addr()],
+                Some(&key),
+            ))
+            .unwrap();
+        let out = &p.outcome;
         assert_eq!(
             (out.applied, out.messages),
             (8, 1),
             "round {round}: one batched UPDATE"
         );
-        notify(&rt);
+        assert_eq!(p.notified.len(), 1);
+        assert!(p.notified[0].1.is_ok(), "{:?}", p.notified);
         for (d, name, text) in &values {
             wait_for(
                 &secondary,

@@ -52,3 +52,30 @@ pub async fn notify_all(
         .map(|s| async move { (*s, notify_one(*s, zone, key, timeout).await) });
     join_all(futs).await
 }
+
+/// What [`apply_and_notify`] did: the UPDATE outcome and one NOTIFY result per secondary.
+#[derive(Debug)]
+pub struct Propagation {
+    pub outcome: super::update::Outcome,
+    pub notified: Vec<(SocketAddr, Result<()>)>,
+}
+
+/// The operator's write path: apply `changes` (batched, idempotent) and, when anything was
+/// written, NOTIFY every secondary at once. A NOTIFY failure does not undo the UPDATE: the
+/// secondary still catches up on its SOA refresh or BIND's own NOTIFY, so it is reported, not
+/// returned as an error.
+pub async fn apply_and_notify(
+    updater: &super::update::Updater,
+    zone: &str,
+    changes: &[super::update::Change],
+    secondaries: &[SocketAddr],
+    key: Option<&TsigKey>,
+) -> Result<Propagation> {
+    let outcome = updater.apply(zone, changes).await?;
+    let notified = if outcome.applied > 0 {
+        notify_all(secondaries, zone, key, updater.timeout()).await
+    } else {
+        Vec::new()
+    };
+    Ok(Propagation { outcome, notified })
+}

@@ -146,6 +146,11 @@ impl Updater {
         self.server
     }
 
+    /// The per-exchange deadline.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Opens a TCP connection to the primary.
     pub async fn connect(&self) -> Result<DnsConnection> {
         DnsConnection::connect(self.server, self.key.as_ref(), self.timeout).await
