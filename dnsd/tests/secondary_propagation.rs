@@ -1,0 +1,147 @@
+//! Propagation latency, a measurement rather than a test (`#[ignore]`; run it with
+//! `benches/propagation.sh`, which builds in release mode).
+//!
+//! A BIND9 primary (`notify-delay 0`, NOTIFY to dnsd) and dnsd as its secondary on
+//! loopback. Each round changes one A record with nsupdate; the clock starts when the
+//! UPDATE has been answered and stops when dnsd answers the new value. Two ways:
+//! (a) only BIND's own NOTIFY; (b) the updater also sends a NOTIFY straight to dnsd right
+//! after the UPDATE (from the primary's address, as the operator will). Prints p50/p90/p99/
+//! max per mode; the only assertions are that every change arrived and the last serial is
+//! the primary's (coalesced NOTIFYs must not lose the latest version).
+//!
+//! `PROP_N` sets the rounds per mode (default 200).
+
+mod secondary_support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use bindy_tests::named::{Named, NamedBuilder};
+use dnsd::inspect::{query, summarize};
+use dnsd::rtype;
+use dnsd::secondary::msg;
+use secondary_support::*;
+
+fn seen(sock: &UdpSocket, id: u16, want: &str) -> bool {
+    let q = query(id, "v.prop.test.", rtype::A, false, Some(1232));
+    if sock.send(&q).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 1500];
+    // Bounded: a few stale answers at most, each read waits at most 200 ms.
+    for _ in 0..4 {
+        let Ok(n) = sock.recv(&mut buf) else {
+            return false;
+        };
+        if n >= 2 && buf[..2] == id.to_be_bytes() {
+            return summarize(&buf[..n])
+                .is_some_and(|s| s.answer.iter().any(|a| a.ends_with(want)));
+        }
+    }
+    false
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let i = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
+}
+
+fn run(ns: &Named, dnsd: SocketAddr, n: usize, first: usize, notify: bool) -> Vec<f64> {
+    let poll = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    poll.connect(dnsd).expect("connect");
+    poll.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let updater = UdpSocket::bind((ns.ip(), 0)).expect("udp on the primary's address");
+    let zone = dnsd::name::from_text("prop.test.", None).expect("name");
+    let mut lat = Vec::with_capacity(n);
+    for i in first..first + n {
+        let ip = format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+        let val = format!(" A {ip}");
+        ns.nsupdate(&format!(
+            "update delete v.prop.test. A\nupdate add v.prop.test. 60 A {ip}"
+        ))
+        .expect("nsupdate");
+        let t0 = Instant::now();
+        if notify {
+            let q = msg::query(i as u16, msg::OP_NOTIFY, true, &zone, rtype::SOA);
+            updater.send_to(&q, dnsd).expect("NOTIFY");
+        }
+        let deadline = t0 + Duration::from_secs(10);
+        let mut id = 0u16;
+        loop {
+            id = id.wrapping_add(1);
+            if seen(&poll, id, &val) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {i}: change not served within 10 s"
+            );
+            std::thread::sleep(Duration::from_micros(300));
+        }
+        lat.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat
+}
+
+fn report(name: &str, mut lat: Vec<f64>) {
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "{name}: n={} p50={:.1} ms p90={:.1} ms p99={:.1} ms max={:.1} ms",
+        lat.len(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.90),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+}
+
+#[test]
+#[ignore = "measurement: run benches/propagation.sh"]
+fn propagation_latency() {
+    if !tools_present() {
+        return;
+    }
+    let n: usize = std::env::var("PROP_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let addr = dnsd_addr();
+    let mut text = zone_text("prop.test", 1, 3600, 600, 86400);
+    text.push_str("v IN A 192.0.2.1\n");
+    let ns = NamedBuilder::new()
+        .primary_zone("prop.test", &text)
+        .also_notify(addr)
+        .start()
+        .expect("named");
+    let dir = tempdir();
+    let d = Dnsd::start(
+        addr,
+        &dir.path().join("dnsd.log"),
+        &[
+            "--secondary".into(),
+            format!("prop.test={}", ns.addr()),
+            "--tsig-key".into(),
+            ns.paths().tsig_key_file().display().to_string(),
+        ],
+    );
+    d.wait("initial transfer", 10, || {
+        !d.answer("v.prop.test.", rtype::A).is_empty()
+    });
+    let b = run(&ns, addr, n, 0, true);
+    let a = run(&ns, addr, n, n, false);
+    report("(a) BIND's NOTIFY only", a);
+    report("(b) updater's NOTIFY", b);
+    let serial = ns.soa_serial("prop.test").expect("dig").expect("serial");
+    d.wait("last serial", 10, || {
+        d.metric("dnsd_secondary_serial{zone=\"prop.test.\"}") == Some(serial as f64)
+    });
+    for kind in ["ixfr", "axfr"] {
+        println!(
+            "transfers {kind}: {:?}",
+            d.metric(&format!(
+                "dnsd_secondary_transfers_total{{zone=\"prop.test.\",kind=\"{kind}\",result=\"ok\"}}"
+            ))
+        );
+    }
+}
