@@ -426,6 +426,21 @@ fn bad_rdata_wrong_key_and_dead_primary_are_clear_errors() {
         "bounded: {:?}",
         t0.elapsed()
     );
+    // A connection that timed out mid-exchange is not reused (its framing is unknown).
+    let again = rt.block_on(async {
+        let mut c = DnsConnection::connect(hole_addr, None, Duration::from_millis(200)).await?;
+        let first = Updater::query(&mut c, ZONE, "www", RecordType::A).await;
+        assert!(
+            matches!(first, Err(bindy_operator::Error::Timeout { .. })),
+            "{first:?}"
+        );
+        Updater::query(&mut c, ZONE, "www", RecordType::A).await
+    });
+    assert!(
+        matches!(&again, Err(bindy_operator::Error::Io { .. }))
+            && format!("{again:?}").contains("unusable"),
+        "{again:?}"
+    );
     drop(hole);
 
     // Primary down: a transient error within the bound, and nothing applied after restart.

@@ -7,12 +7,15 @@
 //!   nothing when the primary already holds exactly the desired TTL and rdatas.
 //! - Prerequisites against clobbering: every non-CNAME add carries "no CNAME at this name"
 //!   (RFC 2136 §2.4.3), because BIND otherwise silently ignores such an add and answers
-//!   NOERROR; the failure comes back as YXRRSET and is reported as a conflict. Optionally
-//!   ([`Updater::compare_and_swap`]) the state read before the write becomes a value-dependent
-//!   prerequisite (§2.4.2), so a concurrent writer is detected instead of overwritten.
+//!   NOERROR; the failure comes back as YXRRSET and is reported as a conflict. With
+//!   [`Updater::replace_if`] (or [`Updater::compare_and_swap`] for `apply`) the state read
+//!   before the write becomes a value-dependent prerequisite (§2.4.2), so a concurrent writer
+//!   is detected instead of overwritten.
 //! - Batching: [`Updater::apply`] packs many changes into as few messages as fit in 64 KiB
-//!   (an RRset's delete+add is never split across messages). If a batch is refused by a
-//!   prerequisite, its changes are retried one by one so the error names the culprit.
+//!   (an RRset's delete+add is never split across messages). If the server rejects a batch for
+//!   its content, the changes are retried one per message: the good ones are applied and the
+//!   bad ones are reported in [`Outcome::failed`].
+//! - The apex NS RRset is replaced add-then-delete: servers ignore deleting it (§3.4.2.4).
 //!
 //! Errors come back as [`Error::DnsRcode`] (NOTAUTH with the TSIG error, REFUSED, YXRRSET...),
 //! [`Error::Timeout`] (bounded by the timeout) or [`Error::Io`].

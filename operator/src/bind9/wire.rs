@@ -28,6 +28,9 @@ pub struct DnsConnection {
     stream: TcpStream,
     timeout: Duration,
     signer: Option<TSigner>,
+    /// Set after a timeout or I/O error: a read may have stopped mid-message, so the framing
+    /// can no longer be trusted and the connection must not be reused.
+    broken: bool,
 }
 
 impl DnsConnection {
@@ -62,6 +65,7 @@ impl DnsConnection {
             stream,
             timeout,
             signer,
+            broken: false,
         })
     }
 
@@ -77,6 +81,13 @@ impl DnsConnection {
         operation: &'static str,
         zone: &str,
     ) -> Result<Message> {
+        if self.broken {
+            return Err(Error::Io {
+                server: self.server,
+                operation,
+                source: std::io::Error::other("connection unusable after an earlier error"),
+            });
+        }
         let id: u16 = rand::random();
         msg.metadata.id = id;
         let mut verifier = None;
@@ -101,7 +112,7 @@ impl DnsConnection {
             framed.extend_from_slice(&len.to_be_bytes());
             framed.extend_from_slice(&bytes);
             self.stream.write_all(&framed).await?;
-            // Skip replies to earlier timed-out requests on this connection (bounded).
+            // A reply must carry our id; skip a few stray ones (bounded), then give up.
             for _ in 0..8 {
                 let n = self.stream.read_u16().await? as usize;
                 let mut buf = vec![0u8; n];
@@ -112,7 +123,11 @@ impl DnsConnection {
             }
             Err(std::io::Error::other("no reply with our message id"))
         };
-        let reply = match tokio::time::timeout(timeout, io).await {
+        let result = tokio::time::timeout(timeout, io).await;
+        if !matches!(result, Ok(Ok(_))) {
+            self.broken = true;
+        }
+        let reply = match result {
             Ok(Ok(b)) => b,
             Ok(Err(source)) => {
                 return Err(Error::Io {
