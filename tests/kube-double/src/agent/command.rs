@@ -1,9 +1,9 @@
 //! A generic [`Runtime`] that runs a container's `command`/`args` as a host program: for
 //! `dnsd` (point `program` at the built binary) or any helper process.
 //!
-//! Kubernetes semantics kept: `env` with plain values and the downward API fields
-//! `status.podIP`, `metadata.name`, `metadata.namespace`; `$(VAR)` expansion in command and
-//! args; mounted paths in args remapped to host folders. Readiness is the runtime's own check
+//! Kubernetes semantics kept: the environment the agent resolved (values, downward API,
+//! ConfigMap/Secret refs), `$(VAR)` expansion in command and args, mounted paths in args
+//! remapped to host folders. Readiness is the runtime's own check
 //! (process started, a DNS answer on the pod IP, or a TCP connect), not the pod spec's probes.
 
 use std::io::Read as _;
@@ -55,34 +55,6 @@ impl CommandRuntime {
             start_timeout: Duration::from_secs(10),
         }
     }
-}
-
-fn expand(s: &str, env: &[(String, String)]) -> String {
-    let mut out = s.to_string();
-    for (k, v) in env {
-        out = out.replace(&format!("$({k})"), v);
-    }
-    out
-}
-
-fn env_of(launch: &ContainerLaunch) -> Vec<(String, String)> {
-    let mut env = Vec::new();
-    for e in launch.container.env.clone().unwrap_or_default() {
-        let field = e
-            .value_from
-            .as_ref()
-            .and_then(|v| v.field_ref.as_ref())
-            .map(|f| f.field_path.as_str());
-        let value = match field {
-            Some("status.podIP") => launch.ip.to_string(),
-            Some("metadata.name") => launch.pod.clone(),
-            Some("metadata.namespace") => launch.namespace.clone(),
-            Some(_) => String::new(),
-            None => expand(e.value.as_deref().unwrap_or_default(), &env),
-        };
-        env.push((e.name, value));
-    }
-    env
 }
 
 /// Send `. SOA` and wait briefly for any reply with our id.
@@ -162,12 +134,8 @@ impl Runtime for CommandRuntime {
     }
 
     fn start(&self, launch: &ContainerLaunch) -> Result<Box<dyn Process>> {
-        let env = env_of(launch);
-        let mut argv: Vec<String> = launch
-            .argv()
-            .iter()
-            .map(|a| launch.remap(&expand(a, &env)))
-            .collect();
+        let env = launch.env.clone();
+        let mut argv: Vec<String> = launch.argv().iter().map(|a| launch.remap(a)).collect();
         let program = match &self.program {
             Some(p) => {
                 if launch.container.command.is_some() && !argv.is_empty() {

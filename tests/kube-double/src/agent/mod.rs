@@ -17,6 +17,7 @@
 //! (pods start one after another in one pass), PVC objects (claims are host folders).
 
 pub mod command;
+pub mod env;
 pub mod named;
 pub mod runtime;
 pub mod volumes;
@@ -50,6 +51,17 @@ pub struct AgentConfig {
     pub configmap_sync_delay: Duration,
     /// Poll interval.
     pub interval: Duration,
+    /// Text replacements applied to container args and ConfigMap volume files, `{POD_IP}` in
+    /// the replacement standing for the pod's IP. All pods share the host's network, so a
+    /// wildcard listen address would collide between pods: the default turns `0.0.0.0:` and
+    /// `[::]:` (address with a port) into `<pod IP>:`, leaving CIDRs like `0.0.0.0/0` alone.
+    pub wildcard_rewrites: Vec<(String, String)>,
+}
+
+fn rewrite(s: &str, rules: &[(String, String)]) -> String {
+    rules
+        .iter()
+        .fold(s.to_string(), |acc, (from, to)| acc.replace(from, to))
 }
 
 impl AgentConfig {
@@ -60,6 +72,10 @@ impl AgentConfig {
             selector: "app.kubernetes.io/part-of=bindy".into(),
             configmap_sync_delay: Duration::from_secs(3),
             interval: Duration::from_millis(200),
+            wildcard_rewrites: vec![
+                ("0.0.0.0:".into(), "{POD_IP}:".into()),
+                ("[::]:".into(), "{POD_IP}:".into()),
+            ],
         }
     }
 }
@@ -309,10 +325,15 @@ async fn launch(
     };
     let ns = pod.namespace().unwrap_or_default();
     let ip = alloc_loopback_ip();
+    let rewrites: Vec<(String, String)> = cfg
+        .wildcard_rewrites
+        .iter()
+        .map(|(from, to)| (from.clone(), to.replace("{POD_IP}", &ip.to_string())))
+        .collect();
     let alias = LoopbackAlias::acquire(ip).map_err(|e| Error::Runtime(e.to_string()))?;
     let pod_dir = cfg.root.join("pods").join(&ns).join(name);
     let (dirs, projected) =
-        volumes::materialise(client, &pod, &pod_dir, &cfg.root.join("claims")).await?;
+        volumes::materialise(client, &pod, &pod_dir, &cfg.root.join("claims"), &rewrites).await?;
     let mut containers = Vec::new();
     for c in pod
         .spec
@@ -337,6 +358,13 @@ async fn launch(
         let scratch = pod_dir.join("containers").join(&c.name);
         std::fs::create_dir_all(&scratch)?;
         let runtime = runtimes.iter().find(|r| r.handles(&c)).cloned();
+        let env = env::resolve(client, &ns, name, &ip.to_string(), &c).await?;
+        let mut c = c;
+        for list in [&mut c.command, &mut c.args] {
+            if let Some(l) = list.as_mut() {
+                l.iter_mut().for_each(|a| *a = rewrite(a, &rewrites));
+            }
+        }
         let launch = ContainerLaunch {
             namespace: ns.clone(),
             pod: name.into(),
@@ -344,6 +372,7 @@ async fn launch(
             container: c,
             mounts,
             scratch,
+            env,
         };
         containers.push(Container {
             launch,

@@ -27,6 +27,8 @@ pub struct ContainerLaunch {
     pub mounts: Vec<(String, PathBuf)>,
     /// A private, per-container scratch folder.
     pub scratch: PathBuf,
+    /// The resolved environment (see `agent::env`), in definition order.
+    pub env: Vec<(String, String)>,
 }
 
 impl ContainerLaunch {
@@ -66,11 +68,12 @@ impl ContainerLaunch {
         out
     }
 
-    /// The container's `command` followed by its `args`.
+    /// The container's `command` followed by its `args`, with `$(VAR)` references expanded
+    /// from the resolved environment.
     pub fn argv(&self) -> Vec<String> {
         let mut v = self.container.command.clone().unwrap_or_default();
         v.extend(self.container.args.clone().unwrap_or_default());
-        v
+        v.iter().map(|a| super::env::expand(a, &self.env)).collect()
     }
 }
 
@@ -112,6 +115,7 @@ mod tests {
                 ("/var/cache/bind".into(), PathBuf::from("/h/data")),
             ],
             scratch: PathBuf::from("/h/scratch"),
+            env: Vec::new(),
         };
         assert_eq!(
             l.host_path("/etc/bind/named.conf"),

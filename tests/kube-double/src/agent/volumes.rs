@@ -24,6 +24,8 @@ pub struct ProjectedVolume {
     pub dir: PathBuf,
     /// resourceVersion last written to the folder.
     pub written_rv: Option<String>,
+    /// Replacements applied to ConfigMap files (see `AgentConfig::wildcard_rewrites`).
+    pub rewrites: Vec<(String, String)>,
 }
 
 /// Files of a ConfigMap/Secret as the kubelet would project them.
@@ -104,6 +106,24 @@ impl ProjectedVolume {
 
     /// Write the given version's files into the folder.
     pub fn write(&mut self, rv: String, files: &[(String, Vec<u8>)]) -> Result<()> {
+        if !self.secret && !self.rewrites.is_empty() {
+            let files: Vec<(String, Vec<u8>)> = files
+                .iter()
+                .map(|(p, d)| match std::str::from_utf8(d) {
+                    Ok(text) => {
+                        let t = self
+                            .rewrites
+                            .iter()
+                            .fold(text.to_string(), |acc, (f, r)| acc.replace(f, r));
+                        (p.clone(), t.into_bytes())
+                    }
+                    Err(_) => (p.clone(), d.clone()),
+                })
+                .collect();
+            write_files(&self.dir, &files)?;
+            self.written_rv = Some(rv);
+            return Ok(());
+        }
         write_files(&self.dir, files)?;
         self.written_rv = Some(rv);
         Ok(())
@@ -117,6 +137,7 @@ pub async fn materialise(
     pod: &Pod,
     pod_dir: &Path,
     pvc_root: &Path,
+    rewrites: &[(String, String)],
 ) -> Result<(BTreeMap<String, PathBuf>, Vec<ProjectedVolume>)> {
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
@@ -136,6 +157,7 @@ pub async fn materialise(
                 items: cm.items.clone(),
                 dir: dir.clone(),
                 written_rv: None,
+                rewrites: rewrites.to_vec(),
             });
         } else if let Some(s) = &v.secret {
             let name = s.secret_name.clone().unwrap_or_default();
@@ -145,6 +167,7 @@ pub async fn materialise(
                 items: s.items.clone(),
                 dir: dir.clone(),
                 written_rv: None,
+                rewrites: rewrites.to_vec(),
             });
         } else if let Some(pvc) = &v.persistent_volume_claim {
             let d = pvc_root.join(&ns).join(&pvc.claim_name);
