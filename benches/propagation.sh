@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Propagation latency of dnsd as a secondary of BIND9 (issue 4): nsupdate on the primary →
-# the new answer visible on dnsd, p50/p99 over PROP_N (default 200) updates, (a) with BIND's
-# own NOTIFY only and (b) with a NOTIFY sent straight to dnsd by the updater.
-# Needs named, nsupdate, dig, rndc. Builds in release mode into $CARGO_TARGET_DIR.
-#   benches/propagation.sh            # 200 rounds per mode
-#   PROP_N=500 benches/propagation.sh
+# dnsd as a secondary of BIND9 (issue 4), release build, real named on loopback.
+#   benches/propagation.sh        propagation latency: nsupdate on the primary → new answer
+#                                 on dnsd, p50/p99 over PROP_N (200) updates, (a) BIND's own
+#                                 NOTIFY only, (b) NOTIFY sent straight to dnsd by the updater
+#   benches/propagation.sh axfr   AXFR of an AXFR_N (1 000 000) record zone from BIND9: time
+#                                 until served and RSS, dnsd next to Knot (when installed)
+# Needs named, nsupdate, dig, rndc (and knotd for the comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PROP_N="${PROP_N:-200}"
-exec cargo test --release -p dnsd --test secondary_propagation -- --ignored --nocapture \
-    propagation_latency
+export PROP_N="${PROP_N:-200}" AXFR_N="${AXFR_N:-1000000}"
+case "${1:-latency}" in
+  axfr) test=axfr_1m_time_to_serve_and_rss ;;
+  *) test=propagation_latency ;;
+esac
+exec cargo test --release -p dnsd --test secondary_propagation -- --ignored --nocapture --exact "$test"

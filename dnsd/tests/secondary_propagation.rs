@@ -145,3 +145,120 @@ fn propagation_latency() {
         );
     }
 }
+
+/// Knot DNS as a secondary of the same primary, for comparison.
+fn start_knot(
+    knotd: &std::path::Path,
+    dir: &std::path::Path,
+    ns: &Named,
+    zone: &str,
+) -> (std::process::Child, SocketAddr) {
+    let ip = bindy_tests::named::alloc_loopback_ip();
+    let addr = SocketAddr::from((ip, bindy_tests::named::free_port(ip)));
+    let k = ns.tsig();
+    let d = dir.display();
+    let conf = format!(
+        "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n\
+         database:\n    storage: \"{d}/db\"\n\
+         key:\n  - id: {kn}\n    algorithm: {alg}\n    secret: {sec}\n\
+         remote:\n  - id: primary\n    address: {pip}@{pport}\n    key: {kn}\n\
+         acl:\n  - id: from_primary\n    address: {pip}\n    action: notify\n\
+         template:\n  - id: default\n    storage: \"{d}/zones\"\n    zonefile-sync: -1\n    \
+         zonefile-load: none\n    journal-content: none\n\
+         zone:\n  - domain: {zone}\n    master: primary\n    acl: from_primary\n\
+         log:\n  - target: stderr\n    any: warning\n",
+        port = addr.port(),
+        kn = k.name,
+        alg = k.algorithm,
+        sec = k.secret,
+        pip = ns.ip(),
+        pport = ns.port(),
+    );
+    let path = dir.join("knot.conf");
+    std::fs::write(&path, conf).expect("knot.conf");
+    let child = std::process::Command::new(knotd)
+        .arg("-c")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("knotd");
+    (child, addr)
+}
+
+fn wait_served(server: SocketAddr, name: &str, secs: u64) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if ask(server, name, rtype::A).is_some_and(|s| !s.answer.is_empty()) {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[test]
+#[ignore = "measurement: run benches/propagation.sh axfr"]
+fn axfr_1m_time_to_serve_and_rss() {
+    if !tools_present() {
+        return;
+    }
+    let n: u32 = std::env::var("AXFR_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut text = zone_text("big.test", 1, 3600, 600, 86400);
+    text.reserve(n as usize * 32);
+    for i in 0..n {
+        text.push_str(&format!(
+            "h{i} A 10.{}.{}.{}\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    let last = format!("h{}.big.test.", n - 1);
+    let ns = NamedBuilder::new()
+        .primary_zone("big.test", &text)
+        .start_timeout(Duration::from_secs(300))
+        .start()
+        .expect("named");
+    drop(text);
+    let dir = tempdir();
+    let addr = dnsd_addr();
+    let t0 = Instant::now();
+    let d = Dnsd::start(
+        addr,
+        &dir.path().join("dnsd.log"),
+        &[
+            "--secondary".into(),
+            format!("big.test={}", ns.addr()),
+            "--tsig-key".into(),
+            ns.paths().tsig_key_file().display().to_string(),
+        ],
+    );
+    let took = wait_served(addr, &last, 300).expect("dnsd served the zone");
+    let started = t0.elapsed() - took;
+    let (rss, hwm) = rss_mib(d.pid().expect("pid"));
+    println!(
+        "dnsd: {n} records served {:.2} s after start (start {:.2} s), RSS {rss:.0} MiB, peak {hwm:.0} MiB",
+        took.as_secs_f64(),
+        started.as_secs_f64()
+    );
+    drop(d);
+    if let Some(knotd) = bindy_tests::named::find_tool("knotd") {
+        let kdir = tempdir();
+        let t0 = Instant::now();
+        let (mut knot, kaddr) = start_knot(&knotd, kdir.path(), &ns, "big.test");
+        let took = wait_served(kaddr, &last, 300);
+        let (rss, hwm) = rss_mib(knot.id());
+        let _ = knot.kill();
+        let _ = knot.wait();
+        let took = took.expect("knot served the zone");
+        println!(
+            "knot: {n} records served {:.2} s after start ({:.2} s incl. start), RSS {rss:.0} MiB, peak {hwm:.0} MiB",
+            took.as_secs_f64(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+}

@@ -113,6 +113,11 @@ impl Dnsd {
         self.spawn();
     }
 
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kill at once.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -185,6 +190,21 @@ impl Drop for Dnsd {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Resident and peak resident set size of a process, in MiB (from /proc).
+pub fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
 }
 
 fn err_clone(p: &Path) -> std::io::Result<std::fs::File> {
