@@ -266,3 +266,50 @@ fn rfc3597_data_is_served() {
     let s = ask("generic-a.example.com.", rtype::A);
     assert_eq!(s.answer, set(&["generic-a.example.com. 3600 A 192.0.2.7"]));
 }
+
+fn mini(origin: &str, extra: &str) -> Arc<crate::zone::Zone> {
+    let o = crate::name::from_text(origin, None).unwrap();
+    let text = format!("$TTL 60\n@ SOA ns h 1 1 1 1 30\n NS ns\nns A 192.0.2.1\n{extra}");
+    let recs = crate::zonefile::parse_str(&text, Path::new("t"), &o).unwrap();
+    Arc::new(crate::zone::Zone::from_records(&o, recs).unwrap())
+}
+
+#[test]
+fn thousands_of_zones_and_nested_zones() {
+    let mut z = ZoneSet::default();
+    for i in 0..5000 {
+        z.insert(mini(&format!("zone{i}.test."), "www A 192.0.2.9\n"));
+    }
+    z.insert(mini(
+        "parent.test.",
+        "child NS ns.child\nns.child A 192.0.2.7\nchild DS 1 8 2 abcd\n",
+    ));
+    z.insert(mini("child.parent.test.", "www A 192.0.2.8\n"));
+    assert_eq!(z.len(), 5002);
+    let mut e = Engine::new();
+    let mut out = Vec::new();
+    let mut ask = |n: &str, t: u16| {
+        e.answer(&query(3, n, t, false, None), &z, false, &mut out);
+        summarize(&out).unwrap()
+    };
+    assert!(ask("www.zone4321.test.", rtype::A)
+        .answer
+        .contains("www.zone4321.test. 60 A 192.0.2.9"));
+    assert_eq!(ask("www.zone5000.test.", rtype::A).rcode, REFUSED as u16);
+    // the longest matching zone answers, not the parent's referral
+    let s = ask("www.child.parent.test.", rtype::A);
+    assert!(
+        s.aa && s.answer.contains("www.child.parent.test. 60 A 192.0.2.8"),
+        "{s:?}"
+    );
+    // DS of the child comes from the parent zone, even though we serve the child
+    let s = ask("child.parent.test.", rtype::DS);
+    assert!(s.aa && s.answer.len() == 1, "{s:?}");
+    let s = ask("child.parent.test.", rtype::SOA);
+    assert!(
+        s.answer
+            .iter()
+            .any(|r| r.starts_with("child.parent.test. 60 SOA")),
+        "{s:?}"
+    );
+}
