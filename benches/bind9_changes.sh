@@ -3,6 +3,7 @@
 # one-change latency, and propagation to a BIND9 secondary (operator NOTIFY vs BIND's own).
 # Usage: benches/bind9_changes.sh [changes]   (default 2000; needs named, rndc, dig)
 # BIND9_RATE=N overrides notify-rate/serial-query-rate (generated default 1000, BIND's 20).
+# BIND9_BENCH_GAP_MS=N pauses between propagation rounds (isolated vs back-to-back changes).
 # PROFILE=release for optimised client code (BIND dominates either way).
 set -eu
 cd "$(dirname "$0")/.."

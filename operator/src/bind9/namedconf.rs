@@ -274,10 +274,10 @@ pub struct NamedConf {
     /// Serve IXFR computed from differences when a zone file is reloaded.
     pub ixfr_from_differences: bool,
     pub allow_new_zones: bool,
-    /// `notify-rate` and `serial-query-rate`. BIND's rate limiter releases the FIRST queued
-    /// NOTIFY / SOA query only at its next tick, and at the default rate (20/s) a tick is
-    /// 500 ms: that, not `notify-delay`, is the ≈0.5 s every change waited before secondaries
-    /// acted. At 1000/s a tick is 10 ms (measured in docs/bind9-layer.md).
+    /// `notify-rate` and `serial-query-rate`. Once active, BIND's rate limiter holds every
+    /// NOTIFY / SOA query until its next tick, and at the default rate (20/s) a tick is 500 ms:
+    /// that, not `notify-delay`, is the ≈0.5 s that changes following one another waited before
+    /// secondaries acted. At 1000/s a tick is 10 ms (measured in docs/bind9-layer.md).
     pub notify_rate: u32,
     pub serial_query_rate: u32,
     /// Pins notify/transfer/query source addresses (a secondary recognises its primary by it).
