@@ -73,6 +73,23 @@ pub enum Error {
     /// A TSIG or rndc secret that is not valid base64 or names an unsupported algorithm.
     #[error("bad key {name}: {reason}")]
     BadKey { name: String, reason: String },
+
+    /// A Kubernetes API call failed (reconcilers).
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// Something the reconciler needs is not there yet (no primary pod, zone not found, pods
+    /// still terminating): retried with backoff, shown as Progressing.
+    #[error("waiting: {0}")]
+    Waiting(String),
+
+    /// A custom resource that breaks a rule of its kind (the Rust form of the CRD's CEL rules).
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+
+    /// Operator start-up or serving failed (flags, HTTP listener, leader election).
+    #[error("operator: {0}")]
+    Runtime(String),
 }
 
 impl Error {

@@ -9,3 +9,9 @@ pub mod error;
 
 pub use error::{Error, Result};
 pub mod resources;
+pub mod context;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod reconcile;
+pub mod telemetry;

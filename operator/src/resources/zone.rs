@@ -35,6 +35,8 @@ pub struct RecordEntry {
     pub set: RecordSet,
     pub zone_ref: Option<ZoneRef>,
     pub deleting: bool,
+    /// `Ready=True` in the record's status.
+    pub ready: bool,
 }
 
 impl RecordEntry {
@@ -54,6 +56,9 @@ impl RecordEntry {
             set: r.record_set(),
             zone_ref: r.zone_ref().cloned(),
             deleting: r.meta().deletion_timestamp.is_some(),
+            ready: r
+                .record_status()
+                .is_some_and(|s| bindy_crds::common::is_ready(&s.conditions)),
         }
     }
 

@@ -61,6 +61,7 @@ fn entry(
         },
         zone_ref: None,
         deleting: false,
+        ready: false,
     }
 }
 

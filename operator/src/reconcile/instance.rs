@@ -1,0 +1,282 @@
+//! Bind9Instance controller: key Secret (generated when absent), ConfigMap, StatefulSet,
+//! headless and client Services, all server-side applied with owner references (drift in any
+//! child comes back as an event through `owns` and is repaired); status (ready replicas, ready
+//! pod IPs, Service address, conditions) from the StatefulSet and its pods.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bindy_crds::common::{
+    set_condition, Condition, ConditionStatus, CONDITION_DEGRADED, CONDITION_PROGRESSING,
+    CONDITION_READY,
+};
+use bindy_crds::{Bind9Cluster, Bind9Instance, Bind9InstanceStatus, ServerRole};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::ResourceExt;
+
+use super::{apply, error_policy, instrumented, patch_status, RESYNC};
+use crate::context::{key_scope, Context};
+use crate::error::{Error, Result};
+use crate::resources::instance::{
+    client_service, config_hash, config_map, headless_service, statefulset, InstanceInputs,
+};
+use crate::resources::zone::pod_ips;
+use crate::resources::{owner_ref, LABEL_INSTANCE, LABEL_PART_OF};
+
+/// Runs the controller until `stop` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let instances = ctx.stores.instances.clone();
+    let instances2 = ctx.stores.instances.clone();
+    let pods_cfg = watcher::Config::default().labels(&format!("{LABEL_PART_OF}=bindy"));
+    Controller::new(
+        Api::<Bind9Instance>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<StatefulSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<ConfigMap>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(Api::<Pod>::all(client.clone()), pods_cfg, |p| {
+        let ns = p.namespace()?;
+        p.labels()
+            .get(LABEL_INSTANCE)
+            .map(|i| ObjectRef::new(i).within(&ns))
+    })
+    // Cluster settings are inherited: a cluster change re-renders its instances.
+    .watches(
+        Api::<Bind9Cluster>::all(client.clone()),
+        watcher::Config::default(),
+        move |c| {
+            let ns = c.namespace();
+            let name = c.name_any();
+            instances
+                .state()
+                .iter()
+                .filter(|i| {
+                    i.namespace() == ns && i.spec.cluster_ref.as_deref() == Some(name.as_str())
+                })
+                .map(|i| ObjectRef::from_obj(i.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+    // A primary's pod IPs are in its cluster's secondaries' named.conf.
+    .watches(
+        Api::<Bind9Instance>::all(client),
+        watcher::Config::default(),
+        move |p| {
+            if p.spec.role != ServerRole::Primary || p.spec.cluster_ref.is_none() {
+                return Vec::new();
+            }
+            let ns = p.namespace();
+            instances2
+                .state()
+                .iter()
+                .filter(|i| {
+                    i.namespace() == ns
+                        && i.spec.cluster_ref == p.spec.cluster_ref
+                        && i.spec.role == ServerRole::Secondary
+                })
+                .map(|i| ObjectRef::from_obj(i.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stop)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| async {})
+    .await;
+}
+
+async fn reconcile(inst: Arc<Bind9Instance>, ctx: Arc<Context>) -> Result<Action> {
+    let i = inst.clone();
+    instrumented("instance", i.as_ref(), &ctx.clone(), async move {
+        if inst.metadata.deletion_timestamp.is_some() {
+            return Ok(Action::await_change()); // children go by garbage collection
+        }
+        reconcile_instance(&inst, &ctx).await
+    })
+    .await
+}
+
+async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Action> {
+    let ns = inst.namespace().unwrap_or_default();
+    let name = inst.name_any();
+    let api: Api<Bind9Instance> = Api::namespaced(ctx.client.clone(), &ns);
+    if let Err(e) = inst.spec.validate() {
+        let msg = e.to_string();
+        let mut st = inst.status.clone().unwrap_or_default();
+        let gen = inst.metadata.generation;
+        let changed = set_condition(
+            &mut st.conditions,
+            Condition::new(
+                CONDITION_READY,
+                ConditionStatus::False,
+                "InvalidSpec",
+                msg.clone(),
+                gen,
+            ),
+        );
+        if changed {
+            patch_status(&api, &name, json(&st)?).await?;
+            ctx.event(inst, true, "InvalidSpec", msg.clone()).await;
+        }
+        return Err(Error::InvalidSpec(msg));
+    }
+    let cluster = inst
+        .spec
+        .cluster_ref
+        .as_ref()
+        .and_then(|c| ctx.stores.clusters.get(&ObjectRef::new(c).within(&ns)));
+    let scope = key_scope(inst);
+    let keys = match &cluster {
+        Some(c) if inst.spec.cluster_ref.is_some() => {
+            ctx.ensure_keys(&ns, &scope, c.as_ref()).await?
+        }
+        _ => ctx.ensure_keys(&ns, &scope, inst).await?,
+    };
+    let primaries: Vec<IpAddr> =
+        if inst.spec.role == ServerRole::Secondary && inst.spec.cluster_ref.is_some() {
+            let peers: Vec<Arc<Bind9Instance>> = ctx
+                .stores
+                .instances
+                .state()
+                .into_iter()
+                .filter(|i| {
+                    i.namespace() == inst.namespace() && i.spec.cluster_ref == inst.spec.cluster_ref
+                })
+                .collect();
+            let refs: Vec<&Bind9Instance> = peers.iter().map(|i| i.as_ref()).collect();
+            pod_ips(&refs, ServerRole::Primary)
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+    let inputs = InstanceInputs {
+        instance: inst,
+        cluster: cluster.as_ref().map(|c| &c.spec),
+        key_scope: scope,
+        keys: &keys,
+        primaries,
+        settings: &ctx.settings,
+    };
+    let owner = owner_ref(inst)?;
+    let cm = config_map(&inputs, &owner)?;
+    let hash = config_hash(&cm);
+    apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm).await?;
+    let svc_api = Api::<Service>::namespaced(ctx.client.clone(), &ns);
+    apply(&svc_api, &headless_service(&inputs, &owner)).await?;
+    apply(&svc_api, &client_service(&inputs, &owner)).await?;
+    apply(
+        &Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns),
+        &statefulset(&inputs, &owner, &hash),
+    )
+    .await?;
+
+    // Status from the StatefulSet and the pods (ready pods' IPs are NOTIFY/transfer peers).
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default().labels(&format!("{LABEL_INSTANCE}={name}")))
+        .await?;
+    let mut ips: Vec<String> = pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+        .filter_map(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()))
+        .collect();
+    ips.sort();
+    let ready = ips.len() as i32;
+    let want = inst.spec.replicas;
+    let gen = inst.metadata.generation;
+    let mut st: Bind9InstanceStatus = inst.status.clone().unwrap_or_default();
+    let before = st.clone();
+    // Pod readiness is authoritative; the StatefulSet's count lags behind it.
+    st.ready_replicas = ready;
+    st.pod_ips = ips;
+    st.service_address = Some(format!("{name}.{ns}.svc"));
+    st.observed_generation = gen;
+    let msg = format!("{ready}/{want} pods ready");
+    let (r, p, d, reason) = if ready >= want {
+        (
+            ConditionStatus::True,
+            ConditionStatus::False,
+            ConditionStatus::False,
+            "PodsReady",
+        )
+    } else if ready > 0 {
+        (
+            ConditionStatus::False,
+            ConditionStatus::True,
+            ConditionStatus::True,
+            "PodsNotReady",
+        )
+    } else {
+        (
+            ConditionStatus::False,
+            ConditionStatus::True,
+            ConditionStatus::False,
+            "PodsStarting",
+        )
+    };
+    set_condition(
+        &mut st.conditions,
+        Condition::new(CONDITION_READY, r, reason, msg.clone(), gen),
+    );
+    set_condition(
+        &mut st.conditions,
+        Condition::new(CONDITION_PROGRESSING, p, reason, msg.clone(), gen),
+    );
+    set_condition(
+        &mut st.conditions,
+        Condition::new(CONDITION_DEGRADED, d, reason, msg.clone(), gen),
+    );
+    if st != before {
+        patch_status(&api, &name, with_empty(json(&st)?, &["podIps"])).await?;
+        let was_ready = bindy_crds::common::is_ready(&before.conditions);
+        if ready >= want && !was_ready {
+            ctx.event(inst, false, "InstanceReady", msg).await;
+        } else if ready < want && was_ready {
+            ctx.event(inst, true, "InstanceNotReady", msg).await;
+        }
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Status JSON with `fields` present even when empty (a merge patch leaves absent fields as
+/// they were, and the CRD types skip empty lists when serialising).
+pub(crate) fn with_empty(mut v: serde_json::Value, fields: &[&str]) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        for f in fields {
+            m.entry(f.to_string())
+                .or_insert(serde_json::Value::Array(Vec::new()));
+        }
+    }
+    v
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(v).map_err(|e| Error::Runtime(format!("serialising status: {e}")))
+}

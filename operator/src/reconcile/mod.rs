@@ -1,0 +1,277 @@
+//! The controllers (kube-runtime `Controller`s) and what they share: error classification,
+//! per-object exponential backoff, server-side apply and status patch helpers.
+//!
+//! - [`cluster`]: Bind9Cluster → managed instances, cascade deletion, aggregated status.
+//! - [`instance`]: Bind9Instance → StatefulSet, Services, ConfigMap, key Secret; status from pods.
+//! - [`zone`]: DNSZone → zone on the primaries (rndc + UPDATE), catalog, record selection.
+//! - [`record`]: the eight record kinds, one generic reconciler → RRset on the primaries.
+//!
+//! Each reconcile fetches its inputs from the reflector stores in [`Context`], calls the pure
+//! builders in [`crate::resources`] and applies the result. Nothing polls: changes arrive as
+//! watch events (a long requeue is only a safety net).
+
+pub mod cluster;
+pub mod instance;
+pub mod record;
+pub mod zone;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::context::{Context, RecordStores, Stores};
+use crate::error::{Error, Result};
+use crate::resources::FIELD_MANAGER;
+
+/// Safety-net resync of healthy objects (events drive everything else).
+pub const RESYNC: Duration = Duration::from_secs(600);
+/// First retry delay; doubles per consecutive failure up to [`MAX_BACKOFF`].
+pub const BASE_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest retry delay.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(120);
+/// Retry delay for errors retrying cannot fix (bad spec): a spec change triggers anyway.
+pub const PERMANENT_RETRY: Duration = Duration::from_secs(900);
+
+/// Whether retrying without a change can succeed.
+pub fn retry_helps(e: &Error) -> bool {
+    match e {
+        Error::InvalidInput(_) | Error::InvalidSpec(_) | Error::BadKey { .. } => false,
+        Error::DnsRcode { rcode, .. } => {
+            !matches!(rcode.as_str(), "YXRRSET" | "YXDOMAIN" | "FORMERR")
+        }
+        Error::Kube(kube::Error::Api(ae)) => !matches!(ae.code, 400 | 422),
+        _ => true,
+    }
+}
+
+/// Identity of an object for backoff bookkeeping.
+pub fn obj_key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+/// The delay before the `n`th consecutive retry (n ≥ 1).
+pub fn backoff_delay(n: u32) -> Duration {
+    let factor = 1u64 << n.saturating_sub(1).min(16);
+    (BASE_BACKOFF * factor as u32).min(MAX_BACKOFF)
+}
+
+/// Controller error policy: exponential backoff per object, long delay for permanent errors.
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    obj: Arc<K>,
+    err: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    if !retry_helps(err) {
+        tracing::warn!(object = %obj_key(obj.as_ref()), error = %err, "reconcile failed (needs a spec change)");
+        return Action::requeue(PERMANENT_RETRY);
+    }
+    let n = {
+        let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let n = f.entry(obj_key(obj.as_ref())).or_insert(0);
+        *n += 1;
+        *n
+    };
+    let delay = backoff_delay(n);
+    tracing::info!(object = %obj_key(obj.as_ref()), error = %err, attempt = n, ?delay, "reconcile failed, retrying");
+    Action::requeue(delay)
+}
+
+/// Wraps a reconcile: metrics, backoff reset on success.
+pub async fn instrumented<K, F>(controller: &str, obj: &K, ctx: &Context, fut: F) -> Result<Action>
+where
+    K: Resource<DynamicType = ()>,
+    F: std::future::Future<Output = Result<Action>>,
+{
+    let start = Instant::now();
+    let res = fut.await;
+    let result = match &res {
+        Ok(_) => {
+            if let Ok(mut f) = ctx.failures.lock() {
+                f.remove(&obj_key(obj));
+            }
+            "ok"
+        }
+        Err(e) if retry_helps(e) => "transient",
+        Err(_) => "permanent",
+    };
+    ctx.metrics
+        .reconciled(controller, start.elapsed().as_secs_f64(), result);
+    res
+}
+
+/// Server-side apply of a child object (field manager `bindy`, forced: we own these fields).
+pub async fn apply<K>(api: &Api<K>, obj: &K) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let name = obj.meta().name.clone().unwrap_or_default();
+    Ok(api
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(obj),
+        )
+        .await?)
+}
+
+/// Merge-patches `status` (only the fields given).
+pub async fn patch_status<K>(api: &Api<K>, name: &str, status: serde_json::Value) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    api.patch_status(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Starts a reflector for `K` on all namespaces; returns its store (the task runs until
+/// the returned handle is aborted).
+pub fn reflect<K>(client: &Client) -> (Store<K>, tokio::task::JoinHandle<()>)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let task = tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while stream.next().await.is_some() {}
+    });
+    (reader, task)
+}
+
+/// Reflectors for every kind; waits until all have listed once.
+pub async fn start_stores(client: &Client) -> Result<(Stores, Vec<tokio::task::JoinHandle<()>>)> {
+    let mut tasks = Vec::new();
+    macro_rules! r {
+        ($t:ty) => {{
+            let (s, t) = reflect::<$t>(client);
+            tasks.push(t);
+            s
+        }};
+    }
+    let stores = Stores {
+        clusters: r!(bindy_crds::Bind9Cluster),
+        instances: r!(bindy_crds::Bind9Instance),
+        zones: r!(bindy_crds::DNSZone),
+        records: RecordStores {
+            a: r!(bindy_crds::ARecord),
+            aaaa: r!(bindy_crds::AAAARecord),
+            cname: r!(bindy_crds::CNAMERecord),
+            mx: r!(bindy_crds::MXRecord),
+            txt: r!(bindy_crds::TXTRecord),
+            ns: r!(bindy_crds::NSRecord),
+            srv: r!(bindy_crds::SRVRecord),
+            caa: r!(bindy_crds::CAARecord),
+        },
+    };
+    let wait = async {
+        stores.clusters.wait_until_ready().await.ok();
+        stores.instances.wait_until_ready().await.ok();
+        stores.zones.wait_until_ready().await.ok();
+        let r = &stores.records;
+        r.a.wait_until_ready().await.ok();
+        r.aaaa.wait_until_ready().await.ok();
+        r.cname.wait_until_ready().await.ok();
+        r.mx.wait_until_ready().await.ok();
+        r.txt.wait_until_ready().await.ok();
+        r.ns.wait_until_ready().await.ok();
+        r.srv.wait_until_ready().await.ok();
+        r.caa.wait_until_ready().await.ok();
+    };
+    if tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .is_err()
+    {
+        for t in &tasks {
+            t.abort();
+        }
+        return Err(Error::Waiting(
+            "caches did not sync within 60 s (are the CRDs installed?)".into(),
+        ));
+    }
+    Ok((stores, tasks))
+}
+
+/// Runs every controller until `shutdown` resolves.
+pub async fn run_controllers(
+    ctx: Arc<Context>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let stop = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+    };
+    let all = futures::future::join_all(vec![
+        Box::pin(cluster::run(ctx.clone(), stop())) as futures::future::BoxFuture<'static, ()>,
+        Box::pin(instance::run(ctx.clone(), stop())),
+        Box::pin(zone::run(ctx.clone(), stop())),
+        Box::pin(record::run_all(ctx.clone(), stop)),
+    ]);
+    let mut all = Box::pin(all);
+    tokio::select! {
+        _ = &mut all => {}
+        _ = shutdown => {
+            // Let in-flight reconciles finish (bounded), then drop the controllers.
+            let _ = tx.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(10), all).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_delay(1), Duration::from_millis(250));
+        assert_eq!(backoff_delay(2), Duration::from_millis(500));
+        assert_eq!(backoff_delay(5), Duration::from_secs(4));
+        assert_eq!(backoff_delay(40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn errors_say_whether_retrying_helps() {
+        assert!(!retry_helps(&Error::InvalidSpec("x".into())));
+        assert!(retry_helps(&Error::Waiting("pods".into())));
+        let conflict = Error::DnsRcode {
+            server: "127.0.0.1:53".parse().unwrap(),
+            operation: "UPDATE",
+            zone: "example.com".into(),
+            rcode: "YXRRSET".into(),
+            detail: String::new(),
+        };
+        assert!(!retry_helps(&conflict));
+    }
+}

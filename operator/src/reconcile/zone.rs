@@ -1,0 +1,584 @@
+//! DNSZone controller: places the zone on its primaries, keeps the catalog, selects records.
+//!
+//! For each ready primary pod: `rndc addzone` from the shared bootstrap file (journal named
+//! after the zone's uid, so a re-created zone never replays an old journal), `rndc modzone`
+//! when the secondaries' IPs changed (`also-notify` follows `status.secondaryIps`), UPDATE to
+//! the zone's SOA / apex NS / glue, catalog membership (secondaries provision the zone from the
+//! catalog), then a NOTIFY to every secondary. Records are selected by `recordsFrom`: the zone
+//! writes `status.zoneRef` into each selected record (the record controller reacts to that)
+//! and, for records that stop matching, removes their RRset and clears the reference.
+//!
+//! Watches: DNSZone, the eight record kinds (mapped to the zones of their namespace that
+//! select them, plus the zone named in their `zoneRef`), Bind9Instances (mapped to zones whose
+//! instance set they are or may be in).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bindy_crds::common::{
+    is_ready, set_condition, Condition, ConditionStatus, CONDITION_DEGRADED, CONDITION_PROGRESSING,
+    CONDITION_READY,
+};
+use bindy_crds::{Bind9Instance, DNSZone, DNSZoneStatus, DnsRecord, ServerRole};
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::ResourceExt;
+
+use super::instance::{json, with_empty};
+use super::{error_policy, instrumented, patch_status, RESYNC};
+use crate::bind9::catalog::Catalog;
+use crate::bind9::namedconf::{Acl, PrimaryZone, ZoneConfig};
+use crate::bind9::notify::notify_all;
+use crate::bind9::rndc::RndcClient;
+use crate::bind9::serial;
+use crate::bind9::update::Updater;
+use crate::context::{key_scope, Context};
+use crate::error::{Error, Result};
+use crate::resources::instance::{BOOTSTRAP_FILE, CONFIG_DIR, DATA_DIR};
+use crate::resources::keys::{KeySet, TRANSFER_KEY, UPDATE_KEY};
+use crate::resources::zone::{
+    instances_for_zone, pod_ips, refers_to, select, skeleton, zone_ref_of, zone_selects_labels,
+    RecordEntry, RecordKey,
+};
+use crate::resources::FINALIZER_ZONE;
+
+/// Zones a record change concerns: zones of its namespace that select it, and its current zone.
+fn zones_for_record<K: DnsRecord>(zones: &Store<DNSZone>, r: &K) -> Vec<ObjectRef<DNSZone>> {
+    let ns = r.namespace();
+    let mut out: Vec<ObjectRef<DNSZone>> = zones
+        .state()
+        .iter()
+        .filter(|z| z.namespace() == ns && zone_selects_labels(z, r.labels()))
+        .map(|z| ObjectRef::from_obj(z.as_ref()))
+        .collect();
+    if let Some(zr) = r.zone_ref() {
+        out.push(ObjectRef::new(&zr.name).within(&zr.namespace));
+    }
+    out
+}
+
+/// Runs the controller until `stop` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let zones = ctx.stores.zones.clone();
+    let c = Controller::new(
+        Api::<DNSZone>::all(client.clone()),
+        watcher::Config::default(),
+    );
+    macro_rules! watch_kind {
+        ($c:expr, $t:ty) => {{
+            let z = zones.clone();
+            $c.watches(
+                Api::<$t>::all(client.clone()),
+                watcher::Config::default(),
+                move |r| zones_for_record(&z, &r),
+            )
+        }};
+    }
+    let c = watch_kind!(c, bindy_crds::ARecord);
+    let c = watch_kind!(c, bindy_crds::AAAARecord);
+    let c = watch_kind!(c, bindy_crds::CNAMERecord);
+    let c = watch_kind!(c, bindy_crds::MXRecord);
+    let c = watch_kind!(c, bindy_crds::TXTRecord);
+    let c = watch_kind!(c, bindy_crds::NSRecord);
+    let c = watch_kind!(c, bindy_crds::SRVRecord);
+    let c = watch_kind!(c, bindy_crds::CAARecord);
+    let z = zones.clone();
+    c.watches(
+        Api::<Bind9Instance>::all(client.clone()),
+        watcher::Config::default(),
+        move |i| {
+            let ns = i.namespace();
+            let name = i.name_any();
+            z.state()
+                .iter()
+                .filter(|zone| zone.namespace() == ns)
+                .filter(|zone| {
+                    zone.status
+                        .as_ref()
+                        .is_some_and(|s| s.instances.contains(&name))
+                        || !instances_for_zone(zone, &[&i]).is_empty()
+                })
+                .map(|zone| ObjectRef::from_obj(zone.as_ref()))
+                .collect::<Vec<_>>()
+        },
+    )
+    .graceful_shutdown_on(stop)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| async {})
+    .await;
+}
+
+async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action> {
+    let z = zone.clone();
+    instrumented("zone", z.as_ref(), &ctx.clone(), async move {
+        let ns = zone.namespace().unwrap_or_default();
+        let api: Api<DNSZone> = Api::namespaced(ctx.client.clone(), &ns);
+        finalizer(&api, FINALIZER_ZONE, zone, |ev| async {
+            match ev {
+                Finalizer::Apply(z) => apply_zone(&z, &ctx).await,
+                Finalizer::Cleanup(z) => cleanup(&z, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            kube::runtime::finalizer::Error::ApplyFailed(e)
+            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+            other => Error::Waiting(format!("finalizer: {other}")),
+        })
+    })
+    .await
+}
+
+/// A primary pod the zone lives on, with the keys of its instance.
+struct PrimaryPod {
+    instance: String,
+    ip: IpAddr,
+    keys: KeySet,
+}
+
+async fn primary_pods(
+    ctx: &Context,
+    ns: &str,
+    instances: &[&Bind9Instance],
+) -> Result<Vec<PrimaryPod>> {
+    let mut out = Vec::new();
+    for i in instances
+        .iter()
+        .filter(|i| i.spec.role == ServerRole::Primary)
+    {
+        let keys = ctx.keys(ns, &key_scope(i)).await?;
+        for ip in i
+            .status
+            .as_ref()
+            .map(|s| s.pod_ips.clone())
+            .unwrap_or_default()
+        {
+            if let Ok(ip) = ip.parse() {
+                out.push(PrimaryPod {
+                    instance: i.name_any(),
+                    ip,
+                    keys: keys.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The zone statement body for `rndc addzone` / `modzone`.
+pub fn zone_body(zone: &DNSZone, secondaries: &[IpAddr], port: u16) -> Result<String> {
+    let origin = zone.spec.origin();
+    let stem = origin.trim_end_matches('.');
+    let uid = zone.metadata.uid.clone().unwrap_or_default();
+    ZoneConfig::Primary(PrimaryZone {
+        name: origin.clone(),
+        file: format!("{CONFIG_DIR}/{BOOTSTRAP_FILE}"),
+        journal: Some(format!("{DATA_DIR}/{stem}.{uid}.jnl")),
+        allow_update: vec![Acl::Key(UPDATE_KEY.into())],
+        allow_transfer: vec![Acl::Key(TRANSFER_KEY.into())],
+        also_notify: secondaries
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect(),
+        notify_key: Some(TRANSFER_KEY.into()),
+    })
+    .body()
+}
+
+fn entries_by_key(entries: &[RecordEntry]) -> std::collections::HashMap<RecordKey, &RecordEntry> {
+    entries.iter().map(|e| (e.key(), e)).collect()
+}
+
+async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
+    let ns = zone.namespace().unwrap_or_default();
+    let name = zone.name_any();
+    let api: Api<DNSZone> = Api::namespaced(ctx.client.clone(), &ns);
+    let gen = zone.metadata.generation;
+    let prev = zone.status.clone().unwrap_or_default();
+    let mut st: DNSZoneStatus = prev.clone();
+    if let Err(e) = zone.spec.validate() {
+        let msg = e.to_string();
+        if set_condition(
+            &mut st.conditions,
+            Condition::new(
+                CONDITION_READY,
+                ConditionStatus::False,
+                "InvalidSpec",
+                msg.clone(),
+                gen,
+            ),
+        ) {
+            patch_status(&api, &name, json(&st)?).await?;
+            ctx.event(zone, true, "InvalidSpec", msg.clone()).await;
+        }
+        return Err(Error::InvalidSpec(msg));
+    }
+    let origin = zone.spec.origin();
+    let port = ctx.settings.dns_port;
+
+    // 1. Instances and their pods.
+    let all: Vec<Arc<Bind9Instance>> = ctx.stores.instances.state();
+    let refs: Vec<&Bind9Instance> = all.iter().map(|i| i.as_ref()).collect();
+    let chosen = instances_for_zone(zone, &refs);
+    let secondary_ips = pod_ips(&chosen, ServerRole::Secondary);
+    let secondaries: Vec<IpAddr> = secondary_ips
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let primaries = primary_pods(ctx, &ns, &chosen).await?;
+    let names: Vec<String> = chosen.iter().map(|i| i.name_any()).collect();
+
+    // 2. The zone on every primary pod.
+    let mut failures = Vec::new();
+    let secondaries_changed = prev.secondary_ips != secondary_ips;
+    let body = zone_body(zone, &secondaries, port)?;
+    let floor = zone
+        .spec
+        .soa_record
+        .serial
+        .unwrap_or(0)
+        .max(serial::date_serial(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        ));
+    let mut served_serial = None;
+    let mut created_on = Vec::new();
+    for p in &primaries {
+        let rndc = RndcClient::new(
+            SocketAddr::new(p.ip, ctx.settings.rndc_port),
+            p.keys.rndc.clone(),
+        )
+        .with_timeout(ctx.dns_timeout);
+        let known = prev.instances.contains(&p.instance);
+        match rndc.addzone(&origin, &body).await {
+            Ok(_) => {
+                ctx.metrics.bind_op("addzone", true);
+                created_on.push(p.ip.to_string());
+            }
+            Err(Error::RndcCommand { text, .. }) if text.contains("already exists") => {
+                if secondaries_changed || !known {
+                    let r = rndc.modzone(&origin, &body).await;
+                    ctx.metrics.bind_op("modzone", r.is_ok());
+                    if let Err(e) = r {
+                        failures.push(format!("modzone on {}: {e}", p.ip));
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                ctx.metrics.bind_op("addzone", false);
+                failures.push(format!("addzone on {}: {e}", p.ip));
+                continue;
+            }
+        }
+        let dns = SocketAddr::new(p.ip, port);
+        let glue = primaries.first().map(|p| p.ip);
+        let data = skeleton(zone, floor, glue);
+        let updater = Updater::new(dns, Some(p.keys.update.clone())).with_timeout(ctx.dns_timeout);
+        match updater.sync_zone(&data).await {
+            Ok(_) => ctx.metrics.bind_op("update", true),
+            Err(e) => {
+                ctx.metrics.bind_op("update", false);
+                failures.push(format!("zone data on {}: {e}", p.ip));
+                continue;
+            }
+        }
+        let cat = Catalog::new(dns, p.keys.update.clone(), ctx.settings.catalog.clone())
+            .with_timeout(ctx.dns_timeout);
+        let added = cat.add_member(&origin).await;
+        ctx.metrics.bind_op("catalog", added.is_ok());
+        match added {
+            Ok(true) => {
+                let targets: Vec<SocketAddr> = secondaries
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, port))
+                    .collect();
+                for (_, r) in notify_all(
+                    &targets,
+                    &ctx.settings.catalog,
+                    Some(&p.keys.update),
+                    ctx.dns_timeout,
+                )
+                .await
+                {
+                    ctx.metrics.bind_op("notify", r.is_ok());
+                }
+            }
+            Ok(false) => {}
+            Err(e) => failures.push(format!("catalog on {}: {e}", p.ip)),
+        }
+        if served_serial.is_none() {
+            served_serial = serial::current(dns, &origin, ctx.dns_timeout)
+                .await
+                .ok()
+                .flatten();
+        }
+    }
+    // Zone removed from instances that no longer serve it (best effort: they may be gone).
+    for gone in prev.instances.iter().filter(|i| !names.contains(i)) {
+        if let Some(inst) = all
+            .iter()
+            .find(|i| i.name_any() == *gone && i.namespace().as_deref() == Some(ns.as_str()))
+        {
+            let pods = primary_pods(ctx, &ns, &[inst.as_ref()])
+                .await
+                .unwrap_or_default();
+            remove_from(ctx, &origin, &pods).await;
+        }
+    }
+    if !created_on.is_empty() {
+        ctx.event(
+            zone,
+            false,
+            "ZoneCreated",
+            format!("zone {origin} added on {}", created_on.join(", ")),
+        )
+        .await;
+    }
+    if secondaries_changed && !prev.secondary_ips.is_empty() {
+        ctx.event(
+            zone,
+            false,
+            "SecondariesChanged",
+            format!("also-notify/allow-transfer now {secondary_ips:?}"),
+        )
+        .await;
+    }
+
+    // 3. Records: claim the selected, release those that stopped matching.
+    let entries = ctx.stores.records.in_namespace(&ns);
+    let entry_refs: Vec<&RecordEntry> = entries.iter().collect();
+    let sel = select(zone, &entry_refs);
+    let by_key = entries_by_key(&entries);
+    let zref = zone_ref_of(zone);
+    for key in &sel.to_claim {
+        set_zone_ref(ctx, key, Some(&zref)).await?;
+    }
+    for key in &sel.to_release {
+        if let Some(e) = by_key.get(key) {
+            for p in &primaries {
+                let u = Updater::new(SocketAddr::new(p.ip, port), Some(p.keys.update.clone()))
+                    .with_timeout(ctx.dns_timeout);
+                let r = u.delete(&origin, &e.set.name, e.set.record_type).await;
+                ctx.metrics.bind_op("delete", r.is_ok());
+                r?;
+            }
+        }
+        set_zone_ref(ctx, key, None).await?;
+    }
+    let not_ready = count_not_ready(ctx, zone, &sel.selected);
+
+    // 4. Status.
+    st.instances = names;
+    st.secondary_ips = secondary_ips;
+    st.record_count = sel.selected.len() as i32;
+    if served_serial.is_some() {
+        st.serial = served_serial;
+    }
+    st.observed_generation = gen;
+    let n_primaries = primaries.len();
+    let (ready, progressing, degraded, reason, msg) = if n_primaries == 0 {
+        (
+            false,
+            true,
+            false,
+            "WaitingForPrimaries",
+            "no ready primary pod yet".to_string(),
+        )
+    } else if !failures.is_empty() {
+        (
+            false,
+            true,
+            failures.len() < n_primaries,
+            "PrimaryUnreachable",
+            failures.join("; "),
+        )
+    } else if not_ready > 0 || !sel.out_of_zone.is_empty() {
+        (
+            true,
+            false,
+            true,
+            "RecordsNotReady",
+            format!(
+                "{not_ready} record(s) not ready, {} outside the zone",
+                sel.out_of_zone.len()
+            ),
+        )
+    } else {
+        (
+            true,
+            false,
+            false,
+            "ZoneAvailable",
+            format!(
+                "served by {n_primaries} primary pod(s), {} record(s)",
+                st.record_count
+            ),
+        )
+    };
+    let b = |v: bool| {
+        if v {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
+    };
+    set_condition(
+        &mut st.conditions,
+        Condition::new(CONDITION_READY, b(ready), reason, msg.clone(), gen),
+    );
+    set_condition(
+        &mut st.conditions,
+        Condition::new(
+            CONDITION_PROGRESSING,
+            b(progressing),
+            reason,
+            msg.clone(),
+            gen,
+        ),
+    );
+    set_condition(
+        &mut st.conditions,
+        Condition::new(CONDITION_DEGRADED, b(degraded), reason, msg.clone(), gen),
+    );
+    if st != prev {
+        patch_status(
+            &api,
+            &name,
+            with_empty(json(&st)?, &["instances", "secondaryIps"]),
+        )
+        .await?;
+        if !ready && is_ready(&prev.conditions) {
+            ctx.event(zone, true, reason, msg.clone()).await;
+        }
+    }
+    if n_primaries == 0 {
+        return Err(Error::Waiting("no ready primary pod yet".into()));
+    }
+    if !failures.is_empty() {
+        return Err(Error::Waiting(msg));
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+fn count_not_ready(ctx: &Context, zone: &DNSZone, selected: &[RecordKey]) -> usize {
+    let set: BTreeSet<&RecordKey> = selected.iter().collect();
+    ctx.stores
+        .records
+        .in_namespace(&zone.namespace().unwrap_or_default())
+        .iter()
+        .filter(|e| set.contains(&e.key()))
+        .filter(|e| e.zone_ref.is_none() || !e.ready)
+        .count()
+}
+
+/// Writes (or clears) `status.zoneRef` of one record.
+async fn set_zone_ref(
+    ctx: &Context,
+    key: &RecordKey,
+    zref: Option<&bindy_crds::ZoneRef>,
+) -> Result<()> {
+    let (kind, ns, name) = key;
+    let status = match zref {
+        Some(z) => serde_json::json!({ "zoneRef": z }),
+        None => serde_json::json!({
+            "zoneRef": null,
+            "conditions": [Condition::new(CONDITION_READY, ConditionStatus::False, "NotSelected", "no DNSZone selects this record", None)],
+        }),
+    };
+    macro_rules! patch {
+        ($t:ty) => {
+            patch_status(&Api::<$t>::namespaced(ctx.client.clone(), ns), name, status).await
+        };
+    }
+    let r = match *kind {
+        "ARecord" => patch!(bindy_crds::ARecord),
+        "AAAARecord" => patch!(bindy_crds::AAAARecord),
+        "CNAMERecord" => patch!(bindy_crds::CNAMERecord),
+        "MXRecord" => patch!(bindy_crds::MXRecord),
+        "TXTRecord" => patch!(bindy_crds::TXTRecord),
+        "NSRecord" => patch!(bindy_crds::NSRecord),
+        "SRVRecord" => patch!(bindy_crds::SRVRecord),
+        _ => patch!(bindy_crds::CAARecord),
+    };
+    match r {
+        Err(Error::Kube(kube::Error::Api(e))) if e.code == 404 => Ok(()),
+        other => other,
+    }
+}
+
+async fn remove_from(ctx: &Context, origin: &str, pods: &[PrimaryPod]) {
+    for p in pods {
+        let dns = SocketAddr::new(p.ip, ctx.settings.dns_port);
+        let cat = Catalog::new(dns, p.keys.update.clone(), ctx.settings.catalog.clone())
+            .with_timeout(ctx.dns_timeout);
+        ctx.metrics
+            .bind_op("catalog", cat.remove_member(origin).await.is_ok());
+        let rndc = RndcClient::new(
+            SocketAddr::new(p.ip, ctx.settings.rndc_port),
+            p.keys.rndc.clone(),
+        )
+        .with_timeout(ctx.dns_timeout);
+        // Not `-clean`: the file is the shared bootstrap.
+        ctx.metrics
+            .bind_op("delzone", rndc.delzone(origin, false).await.is_ok());
+    }
+}
+
+/// Zone deletion: records are released, the zone leaves the catalog and the primaries.
+async fn cleanup(zone: &DNSZone, ctx: &Context) -> Result<Action> {
+    let ns = zone.namespace().unwrap_or_default();
+    let origin = zone.spec.origin();
+    for e in ctx.stores.records.in_namespace(&ns) {
+        if refers_to(e.zone_ref.as_ref(), zone) {
+            set_zone_ref(ctx, &e.key(), None).await?;
+        }
+    }
+    let all = ctx.stores.instances.state();
+    let served: Vec<&Bind9Instance> = all
+        .iter()
+        .map(|i| i.as_ref())
+        .filter(|i| {
+            i.namespace().as_deref() == Some(ns.as_str())
+                && zone
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.instances.contains(&i.name_any()))
+        })
+        .collect();
+    let pods = primary_pods(ctx, &ns, &served).await.unwrap_or_default();
+    remove_from(ctx, &origin, &pods).await;
+    let targets: Vec<SocketAddr> = pod_ips(&served, ServerRole::Secondary)
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .map(|ip| SocketAddr::new(ip, ctx.settings.dns_port))
+        .collect();
+    if let Some(p) = pods.first() {
+        notify_all(
+            &targets,
+            &ctx.settings.catalog,
+            Some(&p.keys.update),
+            ctx.dns_timeout,
+        )
+        .await;
+    }
+    ctx.event(
+        zone,
+        false,
+        "ZoneDeleted",
+        format!("zone {origin} removed from {} primary pod(s)", pods.len()),
+    )
+    .await;
+    Ok(Action::await_change())
+}
