@@ -1,13 +1,13 @@
-//! Chain: BIND9 primary → dnsd → BIND9 secondary, TSIG all the way. dnsd serves AXFR to the
-//! BIND secondary, then NOTIFY + IXFR after an UPDATE; the end of the chain answers exactly
-//! like the primary.
+//! Chain: BIND9 primary → dnsd → BIND9 secondary (and Knot, when installed), TSIG all the
+//! way. dnsd serves AXFR to the secondaries, then NOTIFY + IXFR after an UPDATE; the ends of
+//! the chain answer exactly like the primary.
 
 mod secondary_support;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use bindy_tests::named::{alloc_loopback_ip, free_port, NamedBuilder};
+use bindy_tests::named::{alloc_loopback_ip, find_tool, free_port, NamedBuilder};
 use dnsd::rtype;
 use secondary_support::*;
 
@@ -26,6 +26,19 @@ fn answers(ns: &bindy_tests::named::Named) -> Vec<Vec<String>> {
     QUERIES
         .iter()
         .map(|(n, t)| ns.dig_short(n, t).expect("dig"))
+        .collect()
+}
+
+/// The same questions asked with dnsd's decoder (for Knot), answer sections as sets.
+fn raw_answers(server: SocketAddr) -> Vec<BTreeSet<String>> {
+    QUERIES
+        .iter()
+        .map(|(n, t)| {
+            let t = rtype::from_text(t).expect("type");
+            ask(server, &format!("{n}."), t)
+                .map(|s| s.answer)
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -56,6 +69,12 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
         .start()
         .expect("primary named");
     let dir = tempdir();
+    let knot_addr = dnsd_addr();
+    let knotd = find_tool("knotd");
+    let mut notify = vec!["--notify".to_string(), sec_addr.to_string()];
+    if knotd.is_some() {
+        notify.extend(["--notify".to_string(), knot_addr.to_string()]);
+    }
     let d = Dnsd::start(
         addr,
         &dir.path().join("dnsd.log"),
@@ -64,11 +83,12 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
             format!("chain.test={}", primary.addr()),
             "--tsig-key".into(),
             primary.paths().tsig_key_file().display().to_string(),
-            "--notify".into(),
-            sec_addr.to_string(),
             "--notify-source".into(),
             addr.ip().to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(notify)
+        .collect::<Vec<_>>(),
     );
     d.wait("dnsd has the zone", 10, || {
         !d.answer("www.chain.test.", rtype::A).is_empty()
@@ -87,6 +107,22 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
     });
     assert_eq!(answers(&secondary), answers(&primary));
     assert_eq!(axfr_set(&secondary), axfr_set(&primary));
+    let kdir = tempdir();
+    let knot = knotd.as_ref().map(|k| {
+        Knot::start(
+            k,
+            kdir.path(),
+            knot_addr,
+            addr,
+            primary.tsig(),
+            "chain.test",
+        )
+    });
+    if knot.is_some() {
+        d.wait("Knot transferred from dnsd", 15, || {
+            raw_answers(knot_addr) == raw_answers(primary.addr())
+        });
+    }
 
     // An UPDATE travels primary → (NOTIFY, IXFR) → dnsd → (NOTIFY, IXFR) → BIND secondary.
     primary
@@ -106,6 +142,19 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
     });
     assert_eq!(answers(&secondary), answers(&primary));
     assert_eq!(axfr_set(&secondary), axfr_set(&primary));
+    if knot.is_some() {
+        let ok = bindy_tests::named::wait_until(
+            "update at Knot",
+            std::time::Duration::from_secs(15),
+            || raw_answers(knot_addr) == raw_answers(primary.addr()),
+        );
+        assert!(
+            ok.is_ok(),
+            "the update reached Knot:\n{}\n{}",
+            std::fs::read_to_string(kdir.path().join("knot.log")).unwrap_or_default(),
+            d.log_text()
+        );
+    }
     let log = d.log_text();
     assert!(
         log.contains("serving AXFR"),

@@ -146,46 +146,6 @@ fn propagation_latency() {
     }
 }
 
-/// Knot DNS as a secondary of the same primary, for comparison.
-fn start_knot(
-    knotd: &std::path::Path,
-    dir: &std::path::Path,
-    ns: &Named,
-    zone: &str,
-) -> (std::process::Child, SocketAddr) {
-    let ip = bindy_tests::named::alloc_loopback_ip();
-    let addr = SocketAddr::from((ip, bindy_tests::named::free_port(ip)));
-    let k = ns.tsig();
-    let d = dir.display();
-    let conf = format!(
-        "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n\
-         database:\n    storage: \"{d}/db\"\n\
-         key:\n  - id: {kn}\n    algorithm: {alg}\n    secret: {sec}\n\
-         remote:\n  - id: primary\n    address: {pip}@{pport}\n    key: {kn}\n\
-         acl:\n  - id: from_primary\n    address: {pip}\n    action: notify\n\
-         template:\n  - id: default\n    storage: \"{d}/zones\"\n    zonefile-sync: -1\n    \
-         zonefile-load: none\n    journal-content: none\n\
-         zone:\n  - domain: {zone}\n    master: primary\n    acl: from_primary\n\
-         log:\n  - target: stderr\n    any: warning\n",
-        port = addr.port(),
-        kn = k.name,
-        alg = k.algorithm,
-        sec = k.secret,
-        pip = ns.ip(),
-        pport = ns.port(),
-    );
-    let path = dir.join("knot.conf");
-    std::fs::write(&path, conf).expect("knot.conf");
-    let child = std::process::Command::new(knotd)
-        .arg("-c")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("knotd");
-    (child, addr)
-}
-
 fn wait_served(server: SocketAddr, name: &str, secs: u64) -> Option<Duration> {
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(secs) {
@@ -249,11 +209,11 @@ fn axfr_1m_time_to_serve_and_rss() {
     if let Some(knotd) = bindy_tests::named::find_tool("knotd") {
         let kdir = tempdir();
         let t0 = Instant::now();
-        let (mut knot, kaddr) = start_knot(&knotd, kdir.path(), &ns, "big.test");
+        let kaddr = dnsd_addr();
+        let knot = Knot::start(&knotd, kdir.path(), kaddr, ns.addr(), ns.tsig(), "big.test");
         let took = wait_served(kaddr, &last, 300);
-        let (rss, hwm) = rss_mib(knot.id());
-        let _ = knot.kill();
-        let _ = knot.wait();
+        let (rss, hwm) = rss_mib(knot.pid());
+        drop(knot);
         let took = took.expect("knot served the zone");
         println!(
             "knot: {n} records served {:.2} s after start ({:.2} s incl. start), RSS {rss:.0} MiB, peak {hwm:.0} MiB",

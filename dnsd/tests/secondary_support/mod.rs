@@ -192,6 +192,65 @@ impl Drop for Dnsd {
     }
 }
 
+/// Knot DNS (`knotd`) as a secondary of `primary` for `zone`, TSIG with `key`, NOTIFY
+/// accepted from the primary's address when signed with `key`; killed on drop.
+pub struct Knot(Child);
+
+impl Knot {
+    /// Start it on `addr` with its files in `dir`.
+    pub fn start(
+        knotd: &Path,
+        dir: &Path,
+        addr: SocketAddr,
+        primary: SocketAddr,
+        key: &bindy_tests::named::TsigKey,
+        zone: &str,
+    ) -> Knot {
+        let d = dir.display();
+        let conf = format!(
+            "server:\n    rundir: \"{d}\"\n    listen: {ip}@{port}\n\
+             database:\n    storage: \"{d}/db\"\n\
+             key:\n  - id: {kn}\n    algorithm: {alg}\n    secret: {sec}\n\
+             remote:\n  - id: primary\n    address: {pip}@{pport}\n    key: {kn}\n    via: {ip}\n\
+             acl:\n  - id: from_primary\n    address: {pip}\n    key: {kn}\n    action: notify\n\
+             template:\n  - id: default\n    storage: \"{d}/zones\"\n    zonefile-sync: -1\n    \
+             zonefile-load: none\n    journal-content: none\n\
+             zone:\n  - domain: {zone}\n    master: primary\n    acl: from_primary\n\
+             log:\n  - target: stderr\n    any: info\n",
+            ip = addr.ip(),
+            port = addr.port(),
+            kn = key.name,
+            alg = key.algorithm,
+            sec = key.secret,
+            pip = primary.ip(),
+            pport = primary.port(),
+        );
+        let path = dir.join("knot.conf");
+        std::fs::write(&path, conf).expect("knot.conf");
+        let log = std::fs::File::create(dir.join("knot.log")).expect("knot log");
+        let child = Command::new(knotd)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("knotd");
+        Knot(child)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Resident and peak resident set size of a process, in MiB (from /proc).
 pub fn rss_mib(pid: u32) -> (f64, f64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
