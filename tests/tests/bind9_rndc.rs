@@ -17,6 +17,31 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Makes a file immutable (`chattr +i`) for its lifetime.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn new(path: &std::path::Path) -> ReadOnly {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "chattr +i {} failed", path.display());
+        ReadOnly(path.to_path_buf())
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 #[test]
 fn rndc_commands_drive_primary_and_secondary() {
     if !have_bind() {
@@ -293,6 +318,29 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
         .dig(&["+noall", "+answer", "alpha.example", "NS"])
         .unwrap();
     assert!(!out.contains("invalid."), "bootstrap NS replaced: {out}");
+
+    // A graceful stop dumps updated zones into their file: the shared bootstrap must be
+    // read-only (a ConfigMap mount is). Simulated with the immutable attribute (we run as
+    // root, where permissions do not stop writes); the guard lifts it even on panic.
+    let _ro = ReadOnly::new(&bootstrap);
+    primary.stop();
+    primary.restart().unwrap();
+    for (i, zone) in zones.iter().enumerate() {
+        wait_for(
+            &primary,
+            &format!("www.{zone}."),
+            "A",
+            &[&format!("192.0.2.{}", 10 + i)],
+            WAIT,
+        );
+    }
+    let refused: Vec<String> = primary
+        .log()
+        .lines()
+        .filter(|l| l.contains("bootstrap.db"))
+        .map(str::to_string)
+        .collect();
+    println!("named on the read-only bootstrap:\n{}", refused.join("\n"));
 
     // A crash: named comes back with both zones (NZD) rolled forward from bootstrap + journal.
     primary.kill();

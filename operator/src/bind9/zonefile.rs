@@ -28,7 +28,8 @@ pub const MAX_TTL: u32 = 0x7fff_ffff;
 /// once (read-only) and a per-zone journal in the writable directory, a zone is created
 /// instantly and filled by UPDATE ([`super::update::Updater::sync_zone`]). It must never
 /// change: journals chain from its serial 1, so BIND rolls every zone forward from it on
-/// restart. Give each zone incarnation its own journal name (e.g. with the DNSZone's uid) so a
+/// restart. It must be READ-ONLY to named: BIND dumps updated zones into their file on stop
+/// and after updates, and a writable shared file would get one zone's content. Give each zone incarnation its own journal name (e.g. with the DNSZone's uid) so a
 /// re-created zone never replays an old journal.
 pub const BOOTSTRAP: &str =
     "; bindy bootstrap zone: shared by all zones until their first UPDATE; never edit\n\
