@@ -17,28 +17,46 @@ use common::*;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Makes a file immutable (`chattr +i`) for its lifetime.
-struct ReadOnly(std::path::PathBuf);
+/// Makes a file unwritable and unreplaceable by named for its lifetime: `chattr +i` when we
+/// are root (permissions do not stop root), else a read-only parent directory (a rename into
+/// it then fails, as on a ConfigMap mount).
+struct ReadOnly {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
 
 impl ReadOnly {
     fn new(path: &std::path::Path) -> ReadOnly {
-        let ok = std::process::Command::new("chattr")
+        use std::os::unix::fs::PermissionsExt;
+        let immutable = std::process::Command::new("chattr")
             .arg("+i")
             .arg(path)
+            .stderr(std::process::Stdio::null())
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
-        assert!(ok, "chattr +i {} failed", path.display());
-        ReadOnly(path.to_path_buf())
+        if !immutable {
+            let dir = path.parent().expect("file in a dir");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        }
+        ReadOnly {
+            path: path.to_path_buf(),
+            immutable,
+        }
     }
 }
 
 impl Drop for ReadOnly {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.path)
+                .status();
+        } else if let Some(dir) = self.path.parent() {
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        }
     }
 }
 
@@ -249,7 +267,9 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
     let catalog = Catalog::new(primary.addr(), key.clone(), cat);
     let p = primary.paths().clone();
     // Mounted once per pod (read-only in Kubernetes); shared by every zone.
-    let bootstrap = p.zones_dir.join("bootstrap.db");
+    let ro_dir = p.dir.join("ro");
+    std::fs::create_dir(&ro_dir).unwrap();
+    let bootstrap = ro_dir.join("bootstrap.db");
     std::fs::write(&bootstrap, zonefile::BOOTSTRAP).unwrap();
 
     let zones = ["alpha.example", "beta.example"];
@@ -341,6 +361,10 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
         .map(str::to_string)
         .collect();
     println!("named on the read-only bootstrap:\n{}", refused.join("\n"));
+    assert!(
+        refused.iter().any(|l| l.contains("dumping master file")),
+        "named tried to dump into the shared file on stop (and was refused)"
+    );
 
     // A crash: named comes back with both zones (NZD) rolled forward from bootstrap + journal.
     primary.kill();
