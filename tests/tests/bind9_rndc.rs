@@ -26,7 +26,8 @@ struct ReadOnly {
 }
 
 impl ReadOnly {
-    fn new(path: &std::path::Path) -> ReadOnly {
+    /// None when it cannot be done here (root on a filesystem without `chattr +i`).
+    fn new(path: &std::path::Path) -> Option<ReadOnly> {
         use std::os::unix::fs::PermissionsExt;
         let immutable = std::process::Command::new("chattr")
             .arg("+i")
@@ -35,14 +36,20 @@ impl ReadOnly {
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(true);
         if !immutable {
-            let dir = path.parent().expect("file in a dir");
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+            if root {
+                return None;
+            }
+            let dir = path.parent()?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).ok()?;
         }
-        ReadOnly {
+        Some(ReadOnly {
             path: path.to_path_buf(),
             immutable,
-        }
+        })
     }
 }
 
@@ -342,29 +349,36 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
     // A graceful stop dumps updated zones into their file: the shared bootstrap must be
     // read-only (a ConfigMap mount is). Simulated with the immutable attribute (we run as
     // root, where permissions do not stop writes); the guard lifts it even on panic.
-    let _ro = ReadOnly::new(&bootstrap);
-    primary.stop();
-    primary.restart().unwrap();
-    for (i, zone) in zones.iter().enumerate() {
-        wait_for(
-            &primary,
-            &format!("www.{zone}."),
-            "A",
-            &[&format!("192.0.2.{}", 10 + i)],
-            WAIT,
-        );
+    match ReadOnly::new(&bootstrap) {
+        Some(_ro) => {
+            primary.stop();
+            primary.restart().unwrap();
+            for (i, zone) in zones.iter().enumerate() {
+                wait_for(
+                    &primary,
+                    &format!("www.{zone}."),
+                    "A",
+                    &[&format!("192.0.2.{}", 10 + i)],
+                    WAIT,
+                );
+            }
+            let refused: Vec<String> = primary
+                .log()
+                .lines()
+                .filter(|l| l.contains("bootstrap.db"))
+                .map(str::to_string)
+                .collect();
+            println!("named on the read-only bootstrap:\n{}", refused.join("\n"));
+            assert!(
+                refused.iter().any(|l| l.contains("dumping master file")),
+                "named tried to dump into the shared file on stop (and was refused)"
+            );
+        }
+        None => eprintln!(
+            "SKIP (part): cannot make a file read-only for root here (no chattr +i); \
+             graceful stop on a read-only bootstrap not checked"
+        ),
     }
-    let refused: Vec<String> = primary
-        .log()
-        .lines()
-        .filter(|l| l.contains("bootstrap.db"))
-        .map(str::to_string)
-        .collect();
-    println!("named on the read-only bootstrap:\n{}", refused.join("\n"));
-    assert!(
-        refused.iter().any(|l| l.contains("dumping master file")),
-        "named tried to dump into the shared file on stop (and was refused)"
-    );
 
     // A crash: named comes back with both zones (NZD) rolled forward from bootstrap + journal.
     primary.kill();
