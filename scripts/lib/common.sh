@@ -17,7 +17,7 @@ declare -A BINDY_PKG_OF=(
   [named]=bind9
   [rndc]=bind9-utils [named-checkconf]=bind9-utils [named-checkzone]=bind9-utils [tsig-keygen]=bind9-utils
   [dig]=bind9-dnsutils [nsupdate]=bind9-dnsutils
-  [kdig]=knot-dnsutils
+  [kdig]=knot-dnsutils [knotd]=knot
   [dnsperf]=dnsperf
   [ip]=iproute2 [ss]=iproute2
   [cc]=build-essential [make]=build-essential
