@@ -51,6 +51,8 @@ pub struct Config {
     /// Zones.
     #[serde(default, rename = "zone")]
     pub zones: Vec<ZoneConfig>,
+    /// Secondary mode (`[secondary]`, see [`crate::secondary::args`]).
+    pub secondary: Option<crate::secondary::args::SecondaryFile>,
 }
 
 impl Config {

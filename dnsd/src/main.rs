@@ -99,7 +99,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
+fn run(mut args: Args) -> Result<(), String> {
     let mut cfg = match &args.config {
         Some(p) => Config::from_file(p).map_err(|e| e.to_string())?,
         None => Config::default(),
@@ -115,6 +115,7 @@ fn run(args: Args) -> Result<(), String> {
     if args.metrics.is_some() {
         cfg.metrics = args.metrics;
     }
+    args.secondary.merge_file(cfg.secondary.as_ref());
     if cfg.zones.is_empty() && args.secondary.is_empty() {
         return Err("no zones configured (--zone NAME=PATH or [[zone]] in --config)".into());
     }

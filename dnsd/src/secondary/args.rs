@@ -5,6 +5,21 @@
 //! first key is used towards primaries and required from downstream secondaries, all keys
 //! in the file are accepted on NOTIFY), `--state-dir DIR`, `--notify ADDR:PORT` (repeatable),
 //! `--allow-transfer IP` (repeatable; the `--notify` targets are always allowed).
+//!
+//! The same in dnsd's TOML file ([`SecondaryFile`]; flags add to it):
+//!
+//! ```toml
+//! [secondary]
+//! tsig_key = "/etc/dnsd/tsig.key"
+//! state_dir = "/var/lib/dnsd"
+//! notify = ["127.0.0.2:53"]
+//! [[secondary.zone]]
+//! name = "example.com"
+//! primaries = ["127.0.0.1:5353"]
+//! [[secondary.catalog]]
+//! name = "catalog.example"
+//! primaries = ["127.0.0.1:5353"]
+//! ```
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -45,6 +60,43 @@ pub struct SecondaryArgs {
     pub notify_require_tsig: bool,
 }
 
+/// A followed zone in the TOML file.
+#[derive(serde::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileZone {
+    /// Zone name.
+    pub name: String,
+    /// Primaries, `IP[:PORT]`.
+    pub primaries: Vec<String>,
+}
+
+/// The `[secondary]` table of dnsd's TOML file (same meaning as the flags).
+#[derive(serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecondaryFile {
+    /// Zones to follow.
+    #[serde(default)]
+    pub zone: Vec<FileZone>,
+    /// Catalog zones to follow.
+    #[serde(default)]
+    pub catalog: Vec<FileZone>,
+    /// TSIG key file.
+    pub tsig_key: Option<PathBuf>,
+    /// State dir.
+    pub state_dir: Option<PathBuf>,
+    /// Downstream secondaries to NOTIFY.
+    #[serde(default)]
+    pub notify: Vec<SocketAddr>,
+    /// Addresses allowed to transfer.
+    #[serde(default)]
+    pub allow_transfer: Vec<IpAddr>,
+    /// NOTIFY source address.
+    pub notify_source: Option<IpAddr>,
+    /// Refuse unsigned NOTIFYs from primaries with a key.
+    #[serde(default)]
+    pub notify_require_tsig: bool,
+}
+
 /// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
 pub fn parse_primary(s: &str) -> Result<SocketAddr> {
     let s = s.trim();
@@ -79,6 +131,24 @@ fn parse_spec(s: &str, key: &Option<Arc<Key>>, catalog: bool) -> Result<ZoneSpec
 }
 
 impl SecondaryArgs {
+    /// Add the TOML file's `[secondary]` table (flags keep precedence for single values).
+    pub fn merge_file(&mut self, f: Option<&SecondaryFile>) {
+        let Some(f) = f else { return };
+        let spec = |z: &FileZone| format!("{}={}", z.name, z.primaries.join(","));
+        self.secondary.extend(f.zone.iter().map(spec));
+        self.catalog.extend(f.catalog.iter().map(spec));
+        if self.tsig_key.is_none() {
+            self.tsig_key.clone_from(&f.tsig_key);
+        }
+        if self.state_dir.is_none() {
+            self.state_dir.clone_from(&f.state_dir);
+        }
+        self.notify.extend(f.notify.iter().copied());
+        self.allow_transfer.extend(f.allow_transfer.iter().copied());
+        self.notify_source = self.notify_source.or(f.notify_source);
+        self.notify_require_tsig |= f.notify_require_tsig;
+    }
+
     /// No secondary flag given?
     pub fn is_empty(&self) -> bool {
         self.secondary.is_empty()
@@ -162,5 +232,14 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.config().is_err());
+        let f: SecondaryFile = toml::from_str(
+            "state_dir = \"/tmp/s\"\n[[zone]]\nname = \"a.test\"\nprimaries = [\"127.0.0.1:5353\", \"127.0.0.2\"]\n",
+        )
+        .unwrap();
+        let mut a = SecondaryArgs::default();
+        a.merge_file(Some(&f));
+        assert_eq!(a.secondary, ["a.test=127.0.0.1:5353,127.0.0.2"]);
+        assert_eq!(a.config().unwrap().zones[0].primaries.len(), 2);
+        assert!(toml::from_str::<SecondaryFile>("bogus = 1").is_err());
     }
 }
