@@ -73,6 +73,31 @@ fn comparable(v: &Value) -> Value {
     c
 }
 
+/// What the real server does to every write of some built-in kinds: a Secret's `stringData`
+/// is merged into `data` (base64) and dropped, its `type` defaults to `Opaque`.
+fn normalise(t: &Target, obj: &mut Value) {
+    use base64::Engine as _;
+    if !(t.rt.group.is_empty() && t.rt.plural == "secrets") {
+        return;
+    }
+    let Some(m) = obj.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Object(sd)) = m.remove("stringData") {
+        let data = m.entry("data").or_insert_with(|| json!({}));
+        if let Some(d) = data.as_object_mut() {
+            for (k, v) in sd {
+                let raw = v.as_str().unwrap_or_default().as_bytes().to_vec();
+                d.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(raw)),
+                );
+            }
+        }
+    }
+    m.entry("type").or_insert_with(|| json!("Opaque"));
+}
+
 fn validate(t: &Target, name: &str, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
     if let Some(v) = t.rt.validator(&t.version) {
         v.prepare(obj);
@@ -186,6 +211,7 @@ impl Store {
             }
         }
         self.defaults_on_create(&mut st, &t, &mut body)?;
+        normalise(&t, &mut body);
         validate(&t, &name, &mut body, None)?;
         let body = t.present(body);
         Ok(t.present(self.commit(&mut st, key, body, "ADDED")))
@@ -338,6 +364,7 @@ impl Store {
                 ));
             }
         }
+        normalise(t, &mut new);
         validate(t, name, &mut new, Some(&old))?;
         if without_meta_status(&new) != without_meta_status(&old) {
             let g = old

@@ -467,3 +467,18 @@ async fn server_side_apply_of_spec_and_status_by_one_manager() {
     );
     assert_eq!(a.metadata.generation, Some(2));
 }
+
+#[tokio::test]
+async fn secret_string_data_becomes_data() {
+    use k8s_openapi::api::core::v1::Secret;
+    let d = ApiServerDouble::start().await.unwrap();
+    let secrets: Api<Secret> = Api::namespaced(d.client().unwrap(), "default");
+    let s: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "k"}, "stringData": {"tsig.key": "secret"}}),
+    )
+    .unwrap();
+    let s = secrets.create(&PostParams::default(), &s).await.unwrap();
+    assert!(s.string_data.is_none());
+    assert_eq!(s.data.unwrap()["tsig.key"].0, b"secret");
+    assert_eq!(s.type_.as_deref(), Some("Opaque"));
+}
