@@ -3,7 +3,7 @@
 
 mod secondary_support;
 
-use bindy_tests::named::NamedBuilder;
+use bindy_tests::named::{NamedBuilder, TsigKey};
 use dnsd::rtype;
 use secondary_support::*;
 
@@ -20,6 +20,8 @@ fn catalog_members_are_added_and_removed() {
     }
     let addr = dnsd_addr();
     let ns = NamedBuilder::new()
+        // Not the default algorithm: hmac-sha384 against real BIND.
+        .tsig(TsigKey::with_algorithm("cat-key", "hmac-sha384"))
         .primary_zone("catalog.test", CATALOG)
         .primary_zone("m1.test", &zone_text("m1.test", 1, 3600, 600, 86400))
         .also_notify(addr)

@@ -6,7 +6,7 @@ mod secondary_support;
 
 use std::time::{Duration, SystemTime};
 
-use bindy_tests::named::{wait_until, NamedBuilder};
+use bindy_tests::named::{wait_until, NamedBuilder, TsigKey};
 use dnsd::rtype;
 use secondary_support::*;
 
@@ -19,6 +19,8 @@ fn expire_servfail_recovery_and_restart_from_disk() {
     }
     let addr = dnsd_addr();
     let mut ns = NamedBuilder::new()
+        // hmac-sha512 against real BIND.
+        .tsig(TsigKey::with_algorithm("fault-key", "hmac-sha512"))
         .primary_zone("fault.test", &zone_text("fault.test", 1, 1, 1, EXPIRE))
         .also_notify(addr)
         .start()

@@ -469,6 +469,26 @@ mod tests {
     }
 
     #[test]
+    fn every_algorithm_signs_and_verifies() {
+        for alg in ["hmac-sha224", "hmac-sha256", "hmac-sha384", "hmac-sha512"] {
+            let key = Arc::new(Key::new("k", alg, "c2VjcmV0").unwrap());
+            let mut m = msg::query(1, 0, false, b"\x01x\x00", rtype::SOA);
+            let mac = key.sign(&mut m, None);
+            assert_eq!(mac.len(), key.alg.mac(b"", &[]).len(), "{alg}");
+            let t = msg::parse(&m).unwrap().tsig.unwrap();
+            assert!(verify_request(&m, &t, &[key.clone()]).is_ok(), "{alg}");
+            let other = Arc::new(Key::new("k", "hmac-sha256", "c2VjcmV0").unwrap());
+            if alg != "hmac-sha256" {
+                assert_eq!(
+                    verify_request(&m, &t, &[other]).err(),
+                    Some(Reject::BadKey),
+                    "{alg}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn request_and_multi_message_response_round_trip() {
         let key = Arc::new(parse_keys(KEYFILE).unwrap().remove(0));
         let keys = vec![key.clone()];
