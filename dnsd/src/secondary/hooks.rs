@@ -7,7 +7,7 @@
 //! as they are: the UDP path pays one branch on the opcode byte and one relaxed atomic load
 //! per packet; nothing else runs unless a NOTIFY arrives or some zone has expired.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -346,17 +346,4 @@ pub fn metrics_text() -> String {
         Some(sh) => super::stats::render(sh.zones.load().values(), tsig::now()),
         None => String::new(),
     }
-}
-
-/// The address a NOTIFY for `origin` must come from to be accepted (tests, tools).
-pub fn primaries_of(origin: &[u8]) -> Vec<SocketAddr> {
-    SHARED
-        .load_full()
-        .and_then(|sh| {
-            sh.zones
-                .load()
-                .get(origin)
-                .map(|c| c.primaries.iter().map(|p| p.addr).collect())
-        })
-        .unwrap_or_default()
 }
