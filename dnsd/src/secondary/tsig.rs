@@ -126,14 +126,14 @@ impl Key {
         name::to_text(&self.name)
     }
 
-    fn vars(&self, time: u64, error: u16, other: &[u8]) -> Vec<u8> {
+    fn vars(&self, time: u64, fudge: u16, error: u16, other: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(64 + other.len());
         v.extend_from_slice(&self.name);
         v.extend_from_slice(&msg::CLASS_ANY.to_be_bytes());
         v.extend_from_slice(&0u32.to_be_bytes());
         v.extend_from_slice(&self.alg.wire());
         v.extend_from_slice(&time.to_be_bytes()[2..]);
-        v.extend_from_slice(&FUDGE.to_be_bytes());
+        v.extend_from_slice(&fudge.to_be_bytes());
         v.extend_from_slice(&error.to_be_bytes());
         v.extend_from_slice(&(other.len() as u16).to_be_bytes());
         v.extend_from_slice(other);
@@ -168,7 +168,7 @@ impl Key {
         let pre: &[u8] = if request_mac.is_some() { &len } else { &[] };
         let mac = self
             .alg
-            .mac(&self.secret, &[pre, rm, m, &self.vars(time, 0, &[])]);
+            .mac(&self.secret, &[pre, rm, m, &self.vars(time, FUDGE, 0, &[])]);
         self.append(m, time, &mac, 0);
         mac
     }
@@ -251,7 +251,7 @@ pub fn verify_request<'k>(
         .find(|k| k.name == t.key && k.alg.wire() == t.alg)
         .ok_or(Reject::BadKey)?;
     let data = stripped(m, t);
-    if !mac_ok(key, &[&data, &key.vars(t.time, t.error, &t.other)], &t.mac) {
+    if !mac_ok(key, &[&data, &key.vars(t.time, t.fudge, t.error, &t.other)], &t.mac) {
         return Err(Reject::BadSig);
     }
     if !time_ok(t) {
@@ -327,7 +327,7 @@ impl<'k> StreamVerifier<'k> {
                     &len,
                     &self.prior,
                     &data,
-                    &self.key.vars(t.time, 0, &t.other),
+                    &self.key.vars(t.time, t.fudge, 0, &t.other),
                 ],
                 &t.mac,
             )
