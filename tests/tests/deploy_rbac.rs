@@ -126,21 +126,52 @@ fn verbs_of_method(m: &str) -> (&'static str, &'static [&'static str]) {
     }
 }
 
-/// Scans operator/src: API calls per (group, resource). Generic `Api<K>` uses are reported
-/// (they are covered by the baseline when K is a Bindy kind).
+fn rx(s: &str) -> regex::Regex {
+    regex::Regex::new(s).unwrap()
+}
+
+const WATCHERS: &str = r"(?:Controller::new|\.owns|\.watches|watcher|reflector|metadata_watcher)";
+
+/// Generic helpers such as `async fn apply<K>(api: &Api<K>, ...)`: helper name -> verbs
+/// (with subresource) of the methods they call on their `Api` parameter.
+fn helpers(text: &str) -> BTreeMap<String, Vec<(&'static str, &'static [&'static str])>> {
+    let head = rx(r"fn\s+(\w+)\s*<[^>]*>\s*\(\s*(\w+)\s*:\s*&Api<\w+>");
+    let mut out = BTreeMap::new();
+    for c in head.captures_iter(text) {
+        let body_start = c.get(0).unwrap().end();
+        let body_end = text[body_start..]
+            .find("\nfn ")
+            .or_else(|| text[body_start..].find("\npub "))
+            .map_or(text.len(), |i| body_start + i);
+        let body = &text[body_start..body_end];
+        let call = rx(&format!(r"\b{}\s*\.\s*(\w+)\(", &c[2]));
+        let mut verbs: Vec<_> = call
+            .captures_iter(body)
+            .map(|m| verbs_of_method(&m[1]))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        // A server-side apply that creates the object is authorized as `create` as well
+        // (kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply).
+        if body.contains("Patch::Apply") {
+            verbs.push(("", &["create"]));
+        }
+        out.insert(c[1].to_string(), verbs);
+    }
+    out
+}
+
+/// Scans operator/src: API calls per (group, resource). A call on a variable is attributed
+/// to the nearest binding of that name above it; generic `Api<K>` uses are reported (the
+/// baseline covers them when K is a Bindy kind).
 fn scan(kinds: &BTreeMap<String, (String, String)>) -> (Grants, Vec<String>, String) {
     let mut g = Grants::new();
     let mut notes = Vec::new();
     let mut all_src = String::new();
-    let binding = regex::Regex::new(
-        r"(?:let\s+(?:mut\s+)?(\w+)\s*(?::\s*Api<(\w+)>)?\s*=\s*Api::<(\w+)>|(\w+)\s*:\s*&?Api<(\w+)>|let\s+(?:mut\s+)?(\w+)\s*:\s*Api<(\w+)>\s*=)",
-    )
-    .unwrap();
-    let inline_watch = regex::Regex::new(
-        r"(?:Controller::new|\.owns|\.watches|watcher|reflector|metadata_watcher)\(\s*Api::<(\w+)>",
-    )
-    .unwrap();
-    let inline_call = regex::Regex::new(r"Api::<(\w+)>::\w+\([^;]*?\)\s*\.(\w+)\(").unwrap();
+    let binding = rx(
+        r"let\s+(?:mut\s+)?(\w+)\s*(?::\s*Api<(\w+)>)?\s*=\s*Api::(?:<(\w+)>::)?|(\w+)\s*:\s*&?Api<(\w+)>",
+    );
+    let inline_watch = rx(&format!(r"{WATCHERS}\(\s*Api::<(\w+)>"));
+    let inline_call = rx(r"Api::<(\w+)>::\w+\([^;]*?\)\s*\.(\w+)\(");
     let mut stack = vec![root().join("operator/src")];
     let mut files = Vec::new();
     while let Some(d) = stack.pop() {
@@ -154,38 +185,67 @@ fn scan(kinds: &BTreeMap<String, (String, String)>) -> (Grants, Vec<String>, Str
         }
     }
     files.sort();
-    for f in files {
-        let text = std::fs::read_to_string(&f).unwrap();
-        all_src.push_str(&text);
-        let mut vars: Vec<(String, String)> = Vec::new();
-        for c in binding.captures_iter(&text) {
-            let (var, kind) = match (c.get(1), c.get(3), c.get(4), c.get(5), c.get(6), c.get(7)) {
-                (Some(v), Some(k), ..) => (v, k),
-                (_, _, Some(v), Some(k), ..) => (v, k),
+    let texts: Vec<(PathBuf, String)> = files
+        .into_iter()
+        .map(|f| {
+            let t = std::fs::read_to_string(&f).unwrap();
+            (f, t)
+        })
+        .collect();
+    let mut helper_verbs = BTreeMap::new();
+    for (_, t) in &texts {
+        all_src.push_str(t);
+        helper_verbs.extend(helpers(t));
+    }
+    for (f, text) in &texts {
+        // (position, variable, kind)
+        let mut vars: Vec<(usize, String, String)> = Vec::new();
+        for c in binding.captures_iter(text) {
+            let pos = c.get(0).unwrap().start();
+            let (var, kind) = match (c.get(1), c.get(2), c.get(3), c.get(4), c.get(5)) {
+                (Some(v), Some(k), ..) | (Some(v), None, Some(k), ..) => (v, k),
                 (.., Some(v), Some(k)) => (v, k),
                 _ => continue,
             };
-            vars.push((var.as_str().to_string(), kind.as_str().to_string()));
+            vars.push((pos, var.as_str().into(), kind.as_str().into()));
         }
+        let kind_at = |var: &str, pos: usize| {
+            vars.iter()
+                .filter(|(p, v, _)| v == var && *p < pos)
+                .max_by_key(|(p, ..)| *p)
+                .map(|(_, _, k)| k.clone())
+        };
         let mut uses: Vec<(String, &str, &[&str])> = Vec::new();
-        for (var, kind) in &vars {
-            let call = regex::Regex::new(&format!(r"\b{var}\s*\.\s*(\w+)\(")).unwrap();
-            for c in call.captures_iter(&text) {
+        let names: BTreeSet<&String> = vars.iter().map(|(_, v, _)| v).collect();
+        for var in names {
+            for c in rx(&format!(r"\b{var}\s*\.\s*(\w+)\(")).captures_iter(text) {
                 let (sub, v) = verbs_of_method(&c[1]);
-                uses.push((kind.clone(), sub, v));
+                if let Some(k) = kind_at(var, c.get(0).unwrap().start()) {
+                    uses.push((k, sub, v));
+                }
             }
-            let watched = regex::Regex::new(&format!(
-                r"(?:Controller::new|\.owns|\.watches|watcher|reflector|metadata_watcher)\(\s*&?{var}\b"
-            ))
-            .unwrap();
-            if watched.is_match(&text) {
-                uses.push((kind.clone(), "", &["list", "watch"]));
+            for c in rx(&format!(r"{WATCHERS}\(\s*&?{var}\b")).find_iter(text) {
+                if let Some(k) = kind_at(var, c.start()) {
+                    uses.push((k, "", &["list", "watch"]));
+                }
+            }
+            for (h, verbs) in &helper_verbs {
+                for c in rx(&format!(r"\b{h}\(\s*&{var}\b")).find_iter(text) {
+                    if let Some(k) = kind_at(var, c.start()) {
+                        uses.extend(verbs.iter().map(|(s, v)| (k.clone(), *s, *v)));
+                    }
+                }
             }
         }
-        for c in inline_watch.captures_iter(&text) {
+        for (h, verbs) in &helper_verbs {
+            for c in rx(&format!(r"\b{h}\(\s*&Api::<(\w+)>")).captures_iter(text) {
+                uses.extend(verbs.iter().map(|(s, v)| (c[1].to_string(), *s, *v)));
+            }
+        }
+        for c in inline_watch.captures_iter(text) {
             uses.push((c[1].to_string(), "", &["list", "watch"]));
         }
-        for c in inline_call.captures_iter(&text) {
+        for c in inline_call.captures_iter(text) {
             let (sub, v) = verbs_of_method(&c[2]);
             uses.push((c[1].to_string(), sub, v));
         }
@@ -199,6 +259,8 @@ fn scan(kinds: &BTreeMap<String, (String, String)>) -> (Grants, Vec<String>, Str
             }
         }
     }
+    notes.sort();
+    notes.dedup();
     (g, notes, all_src)
 }
 
