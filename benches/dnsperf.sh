@@ -5,10 +5,11 @@
 #     query (utime+stime from /proc over that run, children included, / queries completed);
 #   * p99 latency at a fixed 20k qps (dnsperf -Q 20000 -v, P99_SECS s);
 #   * ratios to BIND9 and NSD;
-# then load time (start → first answer) and RSS with a 1M-host zone.
+# then load time (start → first answer) and memory (PSS, all processes) with a 1M-host zone.
 # The machine is shared and noisy: compare servers within one run only.
 #
-# Usage: benches/dnsperf.sh [--duration S] [--hosts N] [--big-hosts N] [--no-big] [--rt] [--out FILE]
+# Usage: benches/dnsperf.sh [--duration S] [--hosts N] [--big-hosts N] [--no-big] [--no-qps] [--rt]
+#                           [--out FILE]
 # --rt runs servers and dnsperf under SCHED_FIFO (chrt -f 10, root only) so that other jobs
 # on a shared machine disturb the latency numbers less; every server gets the same treatment.
 # Needs: dnsperf, dig, taskset, named; nsd and knotd are optional (apt-get install nsd knot).
@@ -19,6 +20,7 @@ HOSTS=10000
 BIG_HOSTS=1000000
 P99_SECS=5
 DO_BIG=1
+DO_QPS=1
 OUT=""
 RT=()
 while [ $# -gt 0 ]; do
@@ -27,9 +29,10 @@ while [ $# -gt 0 ]; do
     --hosts) HOSTS="$2"; shift 2 ;;
     --big-hosts) BIG_HOSTS="$2"; shift 2 ;;
     --no-big) DO_BIG=0; shift ;;
+    --no-qps) DO_QPS=0; shift ;;
     --out) OUT="$2"; shift 2 ;;
     --rt) RT=(chrt -f 10); shift ;;
-    -h|--help) sed -n 2,15p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -94,19 +97,22 @@ tree() {
     for c in $(pgrep -P "$p" || true); do tree "$c"; done
   done
 }
-# Process tree CPU ticks (utime+stime), RSS in KiB.
+# Process tree CPU ticks (utime+stime), memory (PSS) in KiB.
 cpu_ticks() {
-  local t=0 p
+  local t=0 p v
   for p in $(tree "$1"); do
     # fields after "pid (comm) " (comm may hold spaces): utime and stime are the 12th and 13th
-    [ -r "/proc/$p/stat" ] && t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+    v=$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+    t=$((t + ${v:-0}))
   done
   echo "$t"
 }
-rss_kib() {
-  local t=0 p
+mem_kib() {
+  local t=0 p v
   for p in $(tree "$1"); do
-    [ -r "/proc/$p/status" ] && t=$((t + $(awk '/VmRSS/{print $2}' "/proc/$p/status")))
+    # PSS: shared pages split between NSD's processes instead of counted in each
+    v=$(awk '/^Pss:/{print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || true)
+    t=$((t + ${v:-0}))
   done
   echo "$t"
 }
@@ -170,7 +176,8 @@ CONF
 }
 
 wait_answer() { # bounded: 120 s
-  for _ in $(seq 1 1200); do
+  local end=$((SECONDS + 120))
+  while [ "$SECONDS" -lt "$end" ]; do
     if dig +time=1 +tries=1 @127.0.0.1 -p "$PORT" h1.bench.test A +short 2>/dev/null | grep -q '^10\.'; then
       return 0
     fi
@@ -179,12 +186,20 @@ wait_answer() { # bounded: 120 s
   return 1
 }
 
-stop_server() {
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  sleep 0.5
+stop_server() { # the whole process tree (NSD's serving child outlives its parent briefly)
+  local pids
+  pids=$(tree "$1")
+  # shellcheck disable=SC2086
+  kill $pids 2>/dev/null || true
+  for _ in $(seq 1 100); do
+    # shellcheck disable=SC2086
+    kill -0 $pids 2>/dev/null || break
+    sleep 0.1
+  done
+  # shellcheck disable=SC2086
+  kill -9 $pids 2>/dev/null || true
+  # every server gets a fresh port, so a slow exit cannot block the next one
+  PORT=$((PORT + 1))
 }
 
 SERVERS=(dnsd named)
@@ -194,7 +209,9 @@ command -v knotd >/dev/null && SERVERS+=(knot)
 gen_zone "$HOSTS" "$WORK/bench.test.zone"
 gen_queries "$HOSTS" "$WORK/queries.txt"
 declare -A QPS CPU P99
-for s in "${SERVERS[@]}"; do
+QPS_SERVERS=("${SERVERS[@]}")
+[ "$DO_QPS" = 1 ] || QPS_SERVERS=()
+for s in "${QPS_SERVERS[@]}"; do
   pid=$(start_server "$s" "$WORK/bench.test.zone")
   PIDS+=("$pid")
   if ! wait_answer; then echo "$s did not answer; log:" >&2; tail -20 "$WORK/$s/log" >&2; stop_server "$pid"; continue; fi
@@ -217,7 +234,7 @@ ratio() { python3 -c "a, b = '$1', '$2'; print(f'{float(a) / float(b):.2f}' if a
   echo
   echo "| server | max QPS | CPU µs/query | p99 @20k qps (ms) | CPU vs BIND9 | CPU vs NSD | QPS vs NSD |"
   echo "|---|---|---|---|---|---|---|"
-  for s in "${SERVERS[@]}"; do
+  for s in "${QPS_SERVERS[@]}"; do
     [ -n "${QPS[$s]:-}" ] || continue
     echo "| $s | ${QPS[$s]} | ${CPU[$s]} | ${P99[$s]} | $(ratio "${CPU[$s]}" "${CPU[named]:-}") | $(ratio "${CPU[$s]}" "${CPU[nsd]:-}") | $(ratio "${QPS[$s]}" "${QPS[nsd]:-}") |"
   done
@@ -229,9 +246,9 @@ if [ "$DO_BIG" = 1 ]; then
   recs=$(grep -c . "$WORK/big.zone")
   {
     echo
-    echo "## ${BIG_HOSTS}-host zone ($recs lines): start → first answer, RSS after load"
+    echo "## ${BIG_HOSTS}-host zone ($recs lines): start → first answer, memory (PSS) after load"
     echo
-    echo "| server | load time (s) | RSS (MiB) |"
+    echo "| server | load time (s) | PSS (MiB) |"
     echo "|---|---|---|"
   } | tee -a "$WORK/report.md"
   for s in "${SERVERS[@]}"; do
@@ -241,7 +258,7 @@ if [ "$DO_BIG" = 1 ]; then
     if wait_answer; then
       t1=$(date +%s.%N)
       sleep 1
-      echo "| $s | $(python3 -c "print(f'{$t1 - $t0:.2f}')") | $(( $(rss_kib "$pid") / 1024 )) |" | tee -a "$WORK/report.md"
+      echo "| $s | $(python3 -c "print(f'{$t1 - $t0:.2f}')") | $(( $(mem_kib "$pid") / 1024 )) |" | tee -a "$WORK/report.md"
     else
       echo "| $s | did not answer in 120 s | - |" | tee -a "$WORK/report.md"
     fi
