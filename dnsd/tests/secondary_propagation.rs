@@ -222,3 +222,84 @@ fn axfr_1m_time_to_serve_and_rss() {
         );
     }
 }
+
+#[test]
+#[ignore = "measurement: run benches/propagation.sh delta"]
+fn ixfr_delta_apply_cost() {
+    use dnsd::secondary::{delta, Delta};
+    use dnsd::zonefile::Record;
+    let n: u32 = std::env::var("AXFR_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let origin = dnsd::name::from_text("big.test.", None).expect("name");
+    let rec = |name: &str, t: u16, rdata: Vec<u8>| Record {
+        name: dnsd::name::from_text(name, Some(&origin)).expect("name"),
+        rtype: t,
+        class: 1,
+        ttl: 300,
+        rdata,
+    };
+    let soa = |serial: u32| {
+        let mut rd = dnsd::name::from_text("ns1.big.test.", None).expect("name");
+        rd.extend(dnsd::name::from_text("hostmaster.big.test.", None).expect("name"));
+        for v in [serial, 3600, 600, 86400, 60] {
+            rd.extend_from_slice(&v.to_be_bytes());
+        }
+        rec("@", rtype::SOA, rd)
+    };
+    let mut recs = vec![
+        soa(1),
+        rec(
+            "@",
+            rtype::NS,
+            dnsd::name::from_text("ns1.big.test.", None).expect("name"),
+        ),
+    ];
+    for i in 0..n {
+        recs.push(rec(
+            &format!("h{i}"),
+            rtype::A,
+            vec![10, (i >> 16) as u8, (i >> 8) as u8, i as u8],
+        ));
+    }
+    let t = Instant::now();
+    let base = dnsd::zone::Zone::from_records(&origin, recs).expect("zone");
+    println!(
+        "built a {n}-record zone in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut z = base.clone();
+    let t = Instant::now();
+    let mut idx = delta::ChildIndex::build(&base);
+    println!(
+        "child index (built at the first IXFR after an AXFR): {:.0} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    let rounds = 1000;
+    let t = Instant::now();
+    for s in 1..=rounds {
+        let d = Delta {
+            from: s,
+            to: s + 1,
+            old_soa: soa(s),
+            soa: soa(s + 1),
+            del: vec![rec(
+                &format!("h{s}"),
+                rtype::A,
+                vec![10, 0, (s >> 8) as u8, s as u8],
+            )],
+            add: vec![rec(&format!("new{s}"), rtype::A, vec![192, 0, 2, 1])],
+        };
+        z = delta::apply(&z, &[d], &mut idx).expect("apply");
+    }
+    let per = t.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    println!("IXFR delta (1 name deleted, 1 added) on {n} records: {per:.0} µs per apply");
+    assert_eq!(z.serial, rounds + 1);
+    assert!(z
+        .nodes
+        .get(&dnsd::name::lower(
+            &dnsd::name::from_text("new7.big.test.", None).expect("name")
+        ))
+        .is_some());
+}

@@ -7,19 +7,20 @@
 //! O(d + touched shards · 4 096) however big the zone; untouched shards stay shared with the
 //! version still being served, which is published only when the whole delta applied.
 //!
-//! Empty non-terminals: an added name gets its missing ancestors as empty nodes. When a
-//! delta removes the last RRset of a name, that name and its empty ancestors are kept only
-//! if some other name still lies below them; that needs one pass over the zone's names
-//! (O(n · depth)), paid only by deltas that delete whole names.
+//! Empty non-terminals: a [`ChildIndex`] counts the direct children of every name that has
+//! any (built once per AXFR'd version in one pass, O(n), then kept up to date by each delta
+//! and moved from version to version without copying). An added name gets its missing
+//! ancestors as empty nodes; a name whose last RRset goes is removed when it has no
+//! children, and so are empty ancestors left childless: O(depth) per name.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::msg::has_names;
 use super::xfr::Delta;
 use crate::name;
 use crate::rtype;
-use crate::zone::{Node, RRset, Zone};
+use crate::zone::{Hasher, Node, RRset, Zone};
 use crate::zonefile::Record;
 
 fn same_rdata(t: u16, a: &[u8], b: &[u8]) -> bool {
@@ -30,9 +31,58 @@ fn same_rdata(t: u16, a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// Number of direct child nodes (empty non-terminals included) per name that has any.
+#[derive(Default)]
+pub struct ChildIndex {
+    counts: HashMap<Box<[u8]>, u32, Hasher>,
+}
+
+fn parent(key: &[u8]) -> &[u8] {
+    &key[(1 + key[0] as usize).min(key.len())..]
+}
+
+impl ChildIndex {
+    /// Count the children of every node of `z` (one pass).
+    pub fn build(z: &Zone) -> ChildIndex {
+        let mut counts: HashMap<Box<[u8]>, u32, Hasher> = HashMap::default();
+        for n in z.nodes.iter() {
+            let key = name::lower(&n.name);
+            if key.len() > z.origin.len() {
+                let p = parent(&key);
+                match counts.get_mut(p) {
+                    Some(c) => *c += 1,
+                    None => {
+                        counts.insert(p.into(), 1);
+                    }
+                }
+            }
+        }
+        ChildIndex { counts }
+    }
+    fn has_children(&self, key: &[u8]) -> bool {
+        self.counts.get(key).is_some_and(|&c| c > 0)
+    }
+    fn inc(&mut self, key: &[u8]) {
+        match self.counts.get_mut(key) {
+            Some(c) => *c += 1,
+            None => {
+                self.counts.insert(key.into(), 1);
+            }
+        }
+    }
+    fn dec(&mut self, key: &[u8]) {
+        if let Some(c) = self.counts.get_mut(key) {
+            *c = c.saturating_sub(1);
+            if *c == 0 {
+                self.counts.remove(key);
+            }
+        }
+    }
+}
+
 struct Apply<'a> {
     z: &'a mut Zone,
-    emptied: HashSet<Box<[u8]>>,
+    idx: &'a mut ChildIndex,
 }
 
 impl Apply<'_> {
@@ -56,10 +106,27 @@ impl Apply<'_> {
         if set.rdatas.is_empty() {
             node.rrsets.remove(i);
         }
-        if node.rrsets.is_empty() {
-            self.emptied.insert(key.clone());
+        if node.rrsets.is_empty() && !self.idx.has_children(&key) {
+            self.remove_up(&key);
+        } else {
+            self.z.nodes.insert(key, Arc::new(node));
         }
-        self.z.nodes.insert(key, Arc::new(node));
+    }
+
+    /// Remove a childless empty node, then each empty ancestor left without children.
+    fn remove_up(&mut self, key: &[u8]) {
+        let olen = self.z.origin.len();
+        let mut cur = key;
+        while cur.len() > olen {
+            self.z.nodes.remove(cur);
+            let p = parent(cur);
+            self.idx.dec(p);
+            let empty = self.z.nodes.get(p).is_some_and(|n| n.rrsets.is_empty());
+            if !empty || self.idx.has_children(p) {
+                break;
+            }
+            cur = p;
+        }
     }
 
     fn add(&mut self, r: &Record) {
@@ -98,23 +165,23 @@ impl Apply<'_> {
                 self.z.records += 1;
             }
         }
-        self.emptied.remove(&key);
         self.z.nodes.insert(key, Arc::new(node));
     }
 
+    /// A new node `key` is being added: count it at its parent, creating missing empty
+    /// ancestors (each counted at its own parent) up to the first existing one.
     fn add_ancestors(&mut self, key: &[u8], wire: &[u8]) {
         let olen = self.z.origin.len();
         let mut pos = 0;
         while key.len() - pos > olen {
             pos += 1 + key[pos] as usize;
-            if key.len() - pos <= olen {
-                break;
-            }
-            if self.z.nodes.get(&key[pos..]).is_some() {
+            let p = &key[pos..];
+            self.idx.inc(p);
+            if p.len() <= olen || self.z.nodes.get(p).is_some() {
                 break;
             }
             self.z.nodes.insert(
-                key[pos..].into(),
+                p.into(),
                 Arc::new(Node {
                     name: wire[pos..].into(),
                     rrsets: Vec::new(),
@@ -122,58 +189,15 @@ impl Apply<'_> {
             );
         }
     }
-
-    /// Drop emptied names (and empty ancestors) that no longer have anything below them.
-    fn prune(&mut self) {
-        if self.emptied.is_empty() {
-            return;
-        }
-        let olen = self.z.origin.len();
-        let mut cands: HashSet<Box<[u8]>> = HashSet::new();
-        for k in self.emptied.drain() {
-            let mut pos = 0;
-            let mut cur: &[u8] = &k;
-            loop {
-                if cur.len() <= olen || !self.z.nodes.get(cur).is_some_and(|n| n.rrsets.is_empty())
-                {
-                    break;
-                }
-                cands.insert(cur.into());
-                pos += 1 + k[pos] as usize;
-                cur = &k[pos..];
-            }
-        }
-        let mut needed: HashSet<Box<[u8]>> = HashSet::new();
-        for n in self.z.nodes.iter() {
-            if n.rrsets.is_empty() {
-                continue;
-            }
-            let key = name::lower(&n.name);
-            let mut pos = 0;
-            while key.len() - pos > olen {
-                pos += 1 + key[pos] as usize;
-                if cands.contains(&key[pos..]) {
-                    needed.insert(key[pos..].into());
-                }
-            }
-        }
-        for c in cands {
-            if !needed.contains(&c) {
-                self.z.nodes.remove(&c);
-            }
-        }
-    }
 }
 
-/// Apply `deltas` (in order) to `base`, giving the new version. Fails (and the caller falls
-/// back to AXFR) when a delta does not start at the version's serial or the result is not a
-/// valid zone.
-pub fn apply(base: &Zone, deltas: &[Delta]) -> Result<Zone, String> {
+/// Apply `deltas` (in order) to `base`, giving the new version; `idx` must be `base`'s
+/// index and becomes the new version's. Fails (and the caller falls back to AXFR and drops
+/// `idx`) when a delta does not start at the version's serial or the result is not a valid
+/// zone.
+pub fn apply(base: &Zone, deltas: &[Delta], idx: &mut ChildIndex) -> Result<Zone, String> {
     let mut z = base.clone();
-    let mut a = Apply {
-        z: &mut z,
-        emptied: HashSet::new(),
-    };
+    let mut a = Apply { z: &mut z, idx };
     for d in deltas {
         if d.from != a.z.serial {
             return Err(format!(
@@ -199,7 +223,6 @@ pub fn apply(base: &Zone, deltas: &[Delta]) -> Result<Zone, String> {
         a.z.nodes.insert(origin, Arc::new(apex));
         a.z.serial = d.to;
     }
-    a.prune();
     let apex = z.apex().ok_or("IXFR removed the zone apex")?;
     if !apex.has(rtype::NS) {
         return Err("IXFR removed the apex NS records".into());
@@ -236,7 +259,8 @@ mod tests {
             del: vec![rec("x.y A 192.0.2.9")],
             add: vec![rec("a.b.c A 192.0.2.7"), rec("ns A 192.0.2.2")],
         };
-        let z = apply(&base, &[d]).unwrap();
+        let mut idx = ChildIndex::build(&base);
+        let z = apply(&base, &[d], &mut idx).unwrap();
         assert_eq!(z.serial, 2);
         let dump = crate::zone::dump(&z);
         assert!(!dump.contains_key("y.example.com."), "{dump:?}");
@@ -254,6 +278,31 @@ mod tests {
             del: vec![],
             add: vec![],
         };
-        assert!(apply(&base, &[bad]).is_err());
+        assert!(apply(&base, &[bad], &mut ChildIndex::build(&base)).is_err());
+        // Deleting a.b.c again prunes both empty ancestors; the index matches a rebuild.
+        let d2 = Delta {
+            from: 2,
+            to: 3,
+            old_soa: rec("@ SOA ns h 2 1 1 1 30"),
+            soa: rec("@ SOA ns h 3 1 1 1 30"),
+            del: vec![rec("a.b.c A 192.0.2.7")],
+            add: vec![rec("q.b.c A 192.0.2.8")],
+        };
+        let z3 = apply(&z, &[d2], &mut idx).unwrap();
+        let dump = crate::zone::dump(&z3);
+        assert!(!dump.contains_key("a.b.c.example.com."));
+        assert_eq!(dump["b.c.example.com."], vec![]);
+        let d3 = Delta {
+            from: 3,
+            to: 4,
+            old_soa: rec("@ SOA ns h 3 1 1 1 30"),
+            soa: rec("@ SOA ns h 4 1 1 1 30"),
+            del: vec![rec("q.b.c A 192.0.2.8")],
+            add: vec![],
+        };
+        let z4 = apply(&z3, &[d3], &mut idx).unwrap();
+        let dump = crate::zone::dump(&z4);
+        assert!(!dump.contains_key("b.c.example.com.") && !dump.contains_key("c.example.com."));
+        assert_eq!(idx.counts, ChildIndex::build(&z4).counts);
     }
 }

@@ -48,6 +48,7 @@ pub fn spawn(
         last_ok: 0,
         persist: tx,
         persist_meta: meta_tx,
+        children: None,
     };
     if let Some((z, meta)) = stored {
         t.last_ok = meta.last_ok;
@@ -111,6 +112,8 @@ struct ZoneTask {
     last_ok: u64,
     persist: watch::Sender<Option<(Arc<Zone>, Meta)>>,
     persist_meta: watch::Sender<Option<Meta>>,
+    /// Child counts of `current`, built at the first IXFR after an AXFR or a load.
+    children: Option<delta::ChildIndex>,
 }
 
 /// (refresh, retry, expire) of a version's SOA.
@@ -307,12 +310,17 @@ impl ZoneTask {
                     return Err("IXFR answer without a version to apply it to".into());
                 };
                 let ds = deltas.clone();
-                let r = tokio::task::spawn_blocking(move || delta::apply(&base, &ds))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let idx = self.children.take();
+                let r = tokio::task::spawn_blocking(move || {
+                    let mut idx = idx.unwrap_or_else(|| delta::ChildIndex::build(&base));
+                    delta::apply(&base, &ds, &mut idx).map(|z| (z, idx))
+                })
+                .await
+                .map_err(|e| e.to_string())?;
                 match r {
-                    Ok(z) => {
+                    Ok((z, idx)) => {
                         st.transfer(true, true);
+                        self.children = Some(idx);
                         (z, deltas)
                     }
                     Err(e) => {
@@ -340,6 +348,9 @@ impl ZoneTask {
         tracing::info!(zone = %self.ctl.name, from = ?old, serial = zone.serial, records = zone.records,
             kind = if deltas.is_empty() { "AXFR" } else { "IXFR" },
             ms = started.elapsed().as_millis() as u64, "new version");
+        if deltas.is_empty() {
+            self.children = None;
+        }
         self.record_history(deltas);
         let z = Arc::new(zone);
         self.install(z.clone(), true);
