@@ -34,7 +34,8 @@
 //!   resourceVersion or failed delete precondition, 404/409/422/410 `Status` bodies worded like
 //!   the real server's.
 //! - Finalizers and `deletionTimestamp`; no new finalizers on a deleting object; ownerReference
-//!   garbage collection in the background (background propagation); namespace deletion
+//!   garbage collection in the background; background, foreground and orphan propagation;
+//!   namespace deletion
 //!   (Terminating, contents removed, then the namespace).
 //! - Label selectors (`=`, `==`, `!=`, `in`, `notin`, exists, `!`) and field selectors on any
 //!   dotted field path (`metadata.name`, `metadata.namespace`, `involvedObject.uid`, ...).
@@ -51,7 +52,7 @@
 //! protobuf; version conversion between CRD versions (objects are stored once and relabelled);
 //! `managedFields` and apply conflicts between field managers; the Go types' exact
 //! strategic-merge keys and the `$setElementOrder`/`$retainKeys` directives; `dryRun`; pagination (`limit`/`continue` are ignored and
-//! everything is returned); foreground and orphan deletion propagation (both act as background);
+//! everything is returned); `blockOwnerDeletion`;
 //! graceful pod termination; built-in validation of
 //! core kinds (any JSON object is accepted); scheduling, kube-proxy, Services routing, DNS,
 //! Endpoints; quotas and limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and
@@ -59,6 +60,7 @@
 pub mod double;
 pub mod error;
 pub mod events;
+mod gc;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

@@ -6,7 +6,7 @@
 //! the same lock as the write, so a watch that subscribes under the lock sees every later event
 //! exactly once and in resourceVersion order.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{json, Value};
@@ -411,71 +411,6 @@ impl Store {
             start_rv: st.rv,
             rx,
         })
-    }
-
-    /// One garbage-collection pass (the kube-controller-manager's job): delete objects all of
-    /// whose ownerReferences point at uids that no longer exist, empty terminating namespaces
-    /// and remove them once empty. Returns how many objects it acted on.
-    pub fn gc_pass(&self) -> usize {
-        let mut st = self.lock();
-        let uids: HashSet<String> = st
-            .objects
-            .values()
-            .filter_map(|v| meta_str(v, "uid").map(String::from))
-            .collect();
-        let terminating: HashSet<String> = st
-            .objects
-            .iter()
-            .filter(|(k, v)| {
-                k.plural == "namespaces"
-                    && k.group.is_empty()
-                    && v.pointer("/metadata/deletionTimestamp").is_some()
-            })
-            .map(|(k, _)| k.name.clone())
-            .collect();
-        let victims: Vec<Key> = st
-            .objects
-            .iter()
-            .filter(|(k, v)| {
-                if v.pointer("/metadata/deletionTimestamp").is_some() {
-                    return false;
-                }
-                let orphan = v
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .is_some_and(|refs| {
-                        !refs.is_empty()
-                            && refs.iter().all(|r| {
-                                r.get("uid")
-                                    .and_then(Value::as_str)
-                                    .is_none_or(|u| !uids.contains(u))
-                            })
-                    });
-                orphan || (!k.namespace.is_empty() && terminating.contains(&k.namespace))
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        let mut n = 0;
-        for key in victims {
-            if self.delete_key(&mut st, &key).is_ok() {
-                n += 1;
-            }
-        }
-        for ns in terminating {
-            if !st.objects.keys().any(|k| k.namespace == ns) {
-                let key = Key {
-                    group: String::new(),
-                    plural: "namespaces".into(),
-                    namespace: String::new(),
-                    name: ns,
-                };
-                if let Some(obj) = st.objects.get(&key).cloned() {
-                    self.commit(&mut st, key, obj, "DELETED");
-                    n += 1;
-                }
-            }
-        }
-        n
     }
 
     /// Delete by key: removes at once without finalizers, else sets deletionTimestamp.

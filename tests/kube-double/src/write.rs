@@ -480,7 +480,9 @@ impl Store {
                 }
             }
         }
-        self.delete_key(&mut st, &key).map(|v| t.present(v))
+        let policy = opts.get("propagationPolicy").and_then(Value::as_str);
+        self.delete_with_policy(&mut st, &key, policy)
+            .map(|v| t.present(v))
     }
 
     /// Delete every object a collection request matches (DELETE on a collection).

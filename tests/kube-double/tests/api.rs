@@ -482,3 +482,81 @@ async fn secret_string_data_becomes_data() {
     assert_eq!(s.data.unwrap()["tsig.key"].0, b"secret");
     assert_eq!(s.type_.as_deref(), Some("Opaque"));
 }
+
+#[tokio::test]
+async fn foreground_and_orphan_propagation() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(d.client().unwrap(), "default");
+    let pp = PostParams::default();
+    let owned_by = |o: &ConfigMap, name: &str, finalizer: bool| {
+        let mut c = cm(name, &[]);
+        c.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: o.metadata.name.clone().unwrap(),
+                uid: o.metadata.uid.clone().unwrap(),
+                ..Default::default()
+            },
+        ]);
+        if finalizer {
+            c.metadata.finalizers = Some(vec!["test/hold".into()]);
+        }
+        c
+    };
+    // foreground: the owner stays (deletionTimestamp, foregroundDeletion) until the child is gone
+    let owner = cms.create(&pp, &cm("fg-owner", &[])).await.unwrap();
+    cms.create(&pp, &owned_by(&owner, "fg-child", true))
+        .await
+        .unwrap();
+    cms.delete("fg-owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let held = eventually(Duration::from_secs(5), || async {
+        let c = cms.get_opt("fg-child").await.unwrap()?;
+        c.metadata.deletion_timestamp.is_some().then_some(())
+    })
+    .await;
+    assert!(held.is_some(), "child being deleted");
+    let o = cms.get("fg-owner").await.unwrap();
+    assert!(
+        o.metadata
+            .finalizers
+            .unwrap()
+            .contains(&"foregroundDeletion".to_string()),
+        "owner waits for its dependents"
+    );
+    cms.patch(
+        "fg-child",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let gone = eventually(Duration::from_secs(5), || async {
+        cms.get_opt("fg-owner")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "owner removed once the child is gone");
+
+    // orphan: the child stays and loses its ownerReference
+    let owner = cms.create(&pp, &cm("or-owner", &[])).await.unwrap();
+    cms.create(&pp, &owned_by(&owner, "or-child", false))
+        .await
+        .unwrap();
+    cms.delete("or-owner", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    assert!(cms.get_opt("or-owner").await.unwrap().is_none());
+    d.store().gc_pass();
+    let child = cms.get("or-child").await.unwrap();
+    assert!(child
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .is_empty());
+}
