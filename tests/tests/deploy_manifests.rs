@@ -323,6 +323,83 @@ fn operator_deployment_is_hardened_and_matches_its_image() {
     assert!(missing.is_empty(), "NetworkPolicy egress lacks {missing:?}");
 }
 
+/// `env = "NAME"` declarations of the operator's flags with their `default_value`, if any.
+fn operator_env_flags() -> BTreeMap<String, Option<String>> {
+    let text = std::fs::read_to_string(root().join("operator/src/main.rs")).unwrap();
+    let re = regex::Regex::new(
+        r#"env\s*=\s*"([A-Z0-9_]+)"(?:\s*,\s*(?:value_enum\s*,\s*)?default_value(?:_t)?\s*=\s*"?([^",)\s]+)"?)?"#,
+    )
+    .unwrap();
+    re.captures_iter(&text)
+        .map(|c| (c[1].to_string(), c.get(2).map(|m| m.as_str().to_string())))
+        .collect()
+}
+
+#[test]
+fn operator_settings_match_the_images_it_deploys() {
+    let docs = all_docs();
+    let dep: Deployment = typed(find(&docs, "Deployment", "bindy-operator"));
+    let c = dep
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .remove(0);
+    let env: BTreeMap<String, String> = c
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.value.or(e.value_from.map(|_| "<ref>".into()))?)))
+        .collect();
+    let flags = operator_env_flags();
+    assert!(
+        flags.contains_key("BINDY_DNS_PORT"),
+        "scan of main.rs found {flags:?}"
+    );
+    for name in env.keys() {
+        assert!(
+            flags.contains_key(name),
+            "operator has no flag reading env {name}"
+        );
+    }
+    // Probes and metrics on the port the binary serves by default.
+    let http = flags["BINDY_HTTP_ADDR"].clone().expect("default http addr");
+    let http_port: u16 = http.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(container_ports(&c).contains(&(http_port, "TCP".into())));
+
+    // The BIND9 image: repository + the example cluster's version = the Dockerfile's tag; its
+    // user is the uid the operator runs BIND9 pods as; its ports are the ones configured.
+    let bind9 = dockerfile("bind9.Dockerfile");
+    let cluster = find(&docs, "Bind9Cluster", "example");
+    let version = cluster["spec"]["version"].as_str().unwrap();
+    assert_eq!(
+        format!("{}:{version}", env["BINDY_BIND9_IMAGE"]),
+        bind9.image
+    );
+    let uid = bindy_operator::resources::instance::BIND_UID;
+    assert_eq!(
+        bind9.user,
+        Some(format!("{uid}:{uid}")),
+        "bind9 image user = BIND_UID"
+    );
+    let dns: u16 = env["BINDY_DNS_PORT"].parse().unwrap();
+    let rndc: u16 = env["BINDY_RNDC_PORT"].parse().unwrap();
+    for p in [(dns, "UDP"), (dns, "TCP"), (rndc, "TCP")] {
+        assert!(
+            bind9.expose.contains(&(p.0, p.1.into())),
+            "bind9 image lacks {p:?}"
+        );
+    }
+    let dnsd = dockerfile("dnsd.Dockerfile");
+    assert_eq!(env["BINDY_DNSD_IMAGE"], dnsd.image);
+    assert!(
+        dnsd.expose.contains(&(dns, "UDP".into())) && dnsd.expose.contains(&(dns, "TCP".into()))
+    );
+}
+
 /// Long flags a clap `#[arg(...)]` struct in `file` declares: `long = "x"` or the field name.
 fn clap_long_flags(file: &Path) -> BTreeSet<String> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
