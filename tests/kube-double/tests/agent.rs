@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bindy_kube_double::agent::named::NamedRuntime;
 use bindy_kube_double::agent::{AgentConfig, NodeAgent, Runtime};
 use bindy_kube_double::ApiServerDouble;
+use bindy_tests::named::TsigKey;
 use common::eventually;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -19,10 +20,36 @@ use serde_json::json;
 const ZONE: &str =
     "$TTL 300\n@ SOA ns1 admin 1 60 60 600 60\n@ NS ns1\nns1 A 127.0.0.1\nwww A 192.0.2.10\n";
 
-fn named_conf() -> String {
-    "options {\n  directory \"/var/cache/bind\";\n  listen-on { any; };\n  recursion no;\n};\n\
-     zone \"example.com\" {\n  type primary;\n  file \"/etc/bind/example.com.db\";\n};\n"
-        .to_string()
+fn named_conf(rndc: &TsigKey, extra_zone: bool) -> String {
+    let mut conf = format!(
+        "{}controls {{ inet * port 953 allow {{ any; }} keys {{ \"{}\"; }}; }};\n\
+         options {{\n  directory \"/var/cache/bind\";\n  listen-on {{ any; }};\n  recursion no;\n}};\n\
+         zone \"example.com\" {{\n  type primary;\n  file \"/etc/bind/example.com.db\";\n}};\n",
+        rndc.named_conf_stanza(),
+        rndc.name
+    );
+    if extra_zone {
+        conf.push_str(
+            "zone \"example.net\" { type primary; file \"/etc/bind/example.net.db\"; };\n",
+        );
+    }
+    conf
+}
+
+/// `rndc` with the pod's own key (as the operator would use it) against `ip:953`.
+fn rndc(dir: &std::path::Path, key: &TsigKey, ip: &str, cmd: &str) -> bool {
+    let conf = dir.join("rndc.conf");
+    let text = format!(
+        "{}options {{ default-key \"{}\"; default-server {ip}; default-port 953; }};\n",
+        key.named_conf_stanza(),
+        key.name
+    );
+    std::fs::write(&conf, text).unwrap();
+    let rndc = bindy_tests::named::find_tool("rndc").expect("rndc");
+    std::process::Command::new(rndc)
+        .args(["-c", conf.to_str().unwrap(), cmd])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn dig(ip: &str, name: &str) -> Option<String> {
@@ -67,11 +94,12 @@ async fn statefulset_runs_named_and_answers_dig() {
     let runtimes: Vec<Arc<dyn Runtime>> = vec![Arc::new(NamedRuntime::default())];
     let _agent = NodeAgent::start(client.clone(), runtimes, cfg);
 
+    let rndc_key = TsigKey::with_algorithm("pod-rndc", "hmac-sha256");
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(
         &PostParams::default(),
         &serde_json::from_value(json!({"metadata": {"name": "dns-config"},
-        "data": {"named.conf": named_conf(), "example.com.db": ZONE}}))
+        "data": {"named.conf": named_conf(&rndc_key, false), "example.com.db": ZONE}}))
         .unwrap(),
     )
     .await
@@ -147,6 +175,28 @@ async fn statefulset_runs_named_and_answers_dig() {
     assert!(
         landed >= Duration::from_millis(900),
         "sync delay honoured: {landed:?}"
+    );
+
+    // a new zone in named.conf: after the sync, `rndc reconfig` with the pod's own rndc key
+    // (as the operator does) loads it
+    let net_zone = ZONE.replace("192.0.2.10", "192.0.2.30");
+    cms.patch(
+        "dns-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {
+        "named.conf": named_conf(&rndc_key, true), "example.net.db": net_zone}})),
+    )
+    .await
+    .unwrap();
+    let served = eventually(Duration::from_secs(10), || async {
+        (rndc(root.path(), &rndc_key, &ip, "reconfig")
+            && dig(&ip, "www.example.net").as_deref() == Some("192.0.2.30"))
+        .then_some(())
+    })
+    .await;
+    assert!(
+        served.is_some(),
+        "new zone served after ConfigMap sync + rndc reconfig"
     );
 
     // scale to zero: pod object gone, server stopped

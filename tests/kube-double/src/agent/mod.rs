@@ -460,6 +460,7 @@ async fn supervise(
     rp.annotations = annotations;
     let ns = pod.namespace().unwrap_or_default();
     let mut seen = HashSet::new();
+    let mut wrote = false;
     for (i, v) in rp.projected.iter_mut().enumerate() {
         let Some((rv, files)) = v.fetch(client, &ns).await? else {
             continue;
@@ -478,8 +479,14 @@ async fn supervise(
         if poked || since.elapsed() >= cfg.configmap_sync_delay {
             v.write(rv, &files)?;
             rp.pending.remove(&i);
+            wrote = true;
         }
     }
     rp.pending.retain(|i, _| seen.contains(i));
+    if wrote {
+        for p in rp.containers.iter_mut().filter_map(|c| c.process.as_mut()) {
+            p.files_changed();
+        }
+    }
     Ok(())
 }

@@ -179,7 +179,24 @@ pub fn adapt_conf(conf: &str, p: &NamedPaths) -> String {
     out
 }
 
-struct NamedProcess(Named);
+struct NamedProcess {
+    named: Named,
+    /// The pod's named.conf on the host and the launch (for remapping), to re-derive the
+    /// fixture's copy when the ConfigMap changes.
+    source: std::path::PathBuf,
+    launch: ContainerLaunch,
+}
+
+impl NamedProcess {
+    /// Re-derive the running config from the pod's (updated) named.conf, so that an `rndc
+    /// reconfig` by the operator sees the new ConfigMap, as it would in a pod.
+    fn refresh_conf(&self) -> Result<()> {
+        let text = std::fs::read_to_string(&self.source)?;
+        let conf = adapt_conf(&self.launch.remap(&text), self.named.paths());
+        std::fs::write(self.named.paths().conf_file(), conf)?;
+        Ok(())
+    }
+}
 
 fn pid_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -193,13 +210,18 @@ fn pid_alive(pid: u32) -> bool {
 
 impl Process for NamedProcess {
     fn is_alive(&mut self) -> bool {
-        self.0.pid().is_some_and(pid_alive)
+        self.named.pid().is_some_and(pid_alive)
     }
     fn is_ready(&mut self) -> bool {
         self.is_alive()
     }
     fn stop(&mut self) {
-        self.0.stop();
+        self.named.stop();
+    }
+    fn files_changed(&mut self) {
+        if let Err(e) = self.refresh_conf() {
+            tracing::warn!(pod = %self.launch.pod, error = %e, "could not refresh named.conf");
+        }
     }
 }
 
@@ -247,7 +269,11 @@ impl Runtime for NamedRuntime {
         if let Some(pid) = named.pid() {
             std::fs::write(launch.scratch.join("pid"), pid.to_string())?;
         }
-        Ok(Box::new(NamedProcess(named)))
+        Ok(Box::new(NamedProcess {
+            named,
+            source: host,
+            launch: launch.clone(),
+        }))
     }
 }
 
