@@ -307,6 +307,28 @@ fn operator_deployment_is_hardened_and_matches_its_image() {
             (port, p.protocol.clone().unwrap_or_else(|| "TCP".into()))
         })
         .collect();
+    // The DNS-pod peer is selected by the label the operator puts on every BIND9/dnsd pod
+    // (resources::instance::child_labels) and deploy/dnsd's pods carry too.
+    let part_of = bindy_operator::resources::LABEL_PART_OF;
+    let peer_selects_bindy = np
+        .egress
+        .iter()
+        .flatten()
+        .flat_map(|r| r.to.iter().flatten())
+        .any(|p| {
+            p.pod_selector
+                .as_ref()
+                .and_then(|s| s.match_labels.as_ref())
+                .and_then(|m| m.get(part_of))
+                == Some(&"bindy".to_string())
+        });
+    assert!(
+        peer_selects_bindy,
+        "NetworkPolicy egress must select {part_of}=bindy pods"
+    );
+    let sts: StatefulSet = typed(find(&docs, "StatefulSet", "dnsd"));
+    let dnsd_labels = sts.spec.unwrap().template.metadata.unwrap().labels.unwrap();
+    assert_eq!(dnsd_labels.get(part_of).map(String::as_str), Some("bindy"));
     // API server, cluster DNS, and every port the BIND9 and dnsd images expose for DNS/rndc.
     let mut needed: BTreeSet<(u16, String)> = [(443, "TCP"), (53, "UDP"), (53, "TCP")]
         .iter()
