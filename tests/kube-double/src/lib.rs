@@ -61,6 +61,7 @@ pub mod double;
 pub mod error;
 pub mod events;
 mod gc;
+pub mod names;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

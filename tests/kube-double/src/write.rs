@@ -99,6 +99,16 @@ fn normalise(t: &Target, obj: &mut Value) {
 }
 
 fn validate(t: &Target, name: &str, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let errs = crate::names::check(&t.rt.group, &t.rt.plural, obj);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid(
+            &t.rt.kind_group(),
+            name,
+            &t.rt.group,
+            &t.rt.kind,
+            &errs,
+        ));
+    }
     if let Some(v) = t.rt.validator(&t.version) {
         v.prepare(obj);
         let errs = v.validate(obj, old);

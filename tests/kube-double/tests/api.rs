@@ -560,3 +560,33 @@ async fn foreground_and_orphan_propagation() {
         .unwrap_or_default()
         .is_empty());
 }
+
+#[tokio::test]
+async fn names_and_labels_are_validated() {
+    use k8s_openapi::api::core::v1::Service;
+    let d = ApiServerDouble::start().await.unwrap();
+    let svcs: Api<Service> = Api::namespaced(d.client().unwrap(), "default");
+    let svc: Service = serde_json::from_value(
+        json!({"metadata": {"name": "example.com"}, "spec": {"ports": [{"port": 53}]}}),
+    )
+    .unwrap();
+    let e = api_err(svcs.create(&PostParams::default(), &svc).await.unwrap_err());
+    assert_eq!(e.code, 422);
+    assert!(
+        e.message
+            .contains("metadata.name: Invalid value: \"example.com\": a DNS-1035 label"),
+        "{}",
+        e.message
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(d.client().unwrap(), "default");
+    let long = "z".repeat(64);
+    let e = api_err(
+        cms.create(
+            &PostParams::default(),
+            &cm("ok.example.com", &[("zone", long.as_str())]),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert!(e.message.contains("metadata.labels"), "{}", e.message);
+}
