@@ -33,6 +33,8 @@
 //!   change only, no-op writes that keep the resourceVersion, 409 Conflict on a stale
 //!   resourceVersion or failed delete precondition, 404/409/422/410 `Status` bodies worded like
 //!   the real server's.
+//! - Object names (RFC 1123 subdomains; Namespaces and Services: labels) and labels are
+//!   validated on every write, as the real server does.
 //! - Finalizers and `deletionTimestamp`; no new finalizers on a deleting object; ownerReference
 //!   garbage collection in the background; background, foreground and orphan propagation;
 //!   namespace deletion

@@ -77,6 +77,17 @@ async fn kubectl_apply_get_describe_delete() {
     assert!(out.contains("widgets.test.bindy.io created"), "{out}");
     let out = ok(&kubectl(
         &kc,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=10s",
+            "crd/widgets.test.bindy.io",
+        ],
+    )
+    .await);
+    assert!(out.contains("condition met"), "{out}");
+    let out = ok(&kubectl(
+        &kc,
         &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
     )
     .await);
@@ -195,6 +206,18 @@ async fn kubectl_apply_get_describe_delete() {
         &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
     )
     .await);
+    let ssa = ok(&kubectl(
+        &kc,
+        &[
+            "apply",
+            "--server-side",
+            "--validate=false",
+            "-f",
+            cm.to_str().unwrap(),
+        ],
+    )
+    .await);
+    assert!(ssa.contains("serverside-applied"), "{ssa}");
     let out = ok(&kubectl(&kc, &["get", "cm", "conf", "-o", "jsonpath={.data}"]).await);
     assert_eq!(
         out.trim(),
