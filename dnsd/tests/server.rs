@@ -255,3 +255,14 @@ fn tcp_idle_timeout_and_connection_cap() {
     assert!(started.elapsed() < Duration::from_secs(2));
     server.shutdown();
 }
+
+#[test]
+fn shipped_example_config_loads() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dnsd.example.toml");
+    let c = dnsd::config::Config::from_file(&p).expect("example config parses");
+    assert_eq!(c.zones.len(), 1);
+    let z = dnsd::zone::load_file(&c.zones[0].name, &c.zones[0].file)
+        .expect("shipped example zone loads");
+    assert!(z.records > 3);
+    assert_eq!(c.server_options().listen[0].port(), 5353);
+}
