@@ -23,6 +23,7 @@ declare -A BINDY_PKG_OF=(
   [cc]=build-essential [make]=build-essential
   [pkg-config]=pkg-config
   [curl]=curl
+  [kubectl]=kubernetes-client
   [shellcheck]=shellcheck
 )
 
