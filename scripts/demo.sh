@@ -226,6 +226,9 @@ next_steps() {
   cat <<TXT
   ./scripts/test.sh                                   # all tests (installs tools when missing)
   cargo test -p bindy-tests --test bind9_update       # the BIND9 layer against real named
+  cargo test -p bindy-tests --test deploy_demo        # this demo's apply step, as a test
+  cargo test -p bindy-kube-double --test agent_dnsd   # Kubernetes flow on the API-server test double:
+                                                      #   real named + deploy/dnsd/ tier following it
   kubectl kustomize deploy/ | less                    # CRDs + operator manifests (apply -k deploy/)
   less docs/README.md                                 # docs index: quickstart, architecture, ...
 TXT
