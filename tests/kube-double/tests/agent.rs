@@ -349,3 +349,69 @@ async fn pod_lifecycle_restart_recreate_scale_and_delete() {
     .await;
     assert!(stopped.is_some(), "process stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_container_reports_why_and_backs_off() {
+    use bindy_kube_double::agent::command::CommandRuntime;
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let runtimes: Vec<Arc<dyn Runtime>> = vec![Arc::new(CommandRuntime::new(
+        "cmd",
+        "kube-double/cmd",
+        None,
+    ))];
+    let _agent = NodeAgent::start(client.clone(), runtimes, AgentConfig::new(root.path()));
+    let sts: StatefulSet = serde_json::from_value(json!({
+        "metadata": {"name": "broken", "labels": {"app.kubernetes.io/part-of": "bindy"}},
+        "spec": {"replicas": 1, "serviceName": "broken", "selector": {"matchLabels": {"app": "broken"}},
+            "template": {"metadata": {"labels": {"app": "broken"}}, "spec": {"containers": [{
+                "name": "main", "image": "kube-double/cmd", "command": ["sh", "-c", "date +%s.%N >> runs; echo bad config >&2; exit 3"]}]}}}
+    })).unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &sts)
+        .await
+        .unwrap();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let waiting = eventually(Duration::from_secs(10), || async {
+        let p = pods.get_opt("broken-0").await.unwrap()?;
+        let cs = p.status?.container_statuses?;
+        let w = cs[0].state.clone()?.waiting?;
+        w.message
+            .filter(|m| m.contains("bad config"))
+            .map(|_| w.reason)
+    })
+    .await;
+    assert_eq!(
+        waiting.flatten().as_deref(),
+        Some("CrashLoopBackOff"),
+        "the failure and its output are reported"
+    );
+    // back-off: 1 s, then 2 s between attempts (each attempt appends to `runs` in the scratch dir)
+    let runs = root
+        .path()
+        .join("pods/default/broken-0/containers/main/runs");
+    let times = || -> Vec<f64> {
+        std::fs::read_to_string(&runs)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    let t = eventually(Duration::from_secs(15), || async {
+        Some(times()).filter(|t| t.len() >= 3)
+    })
+    .await
+    .unwrap();
+    assert!(
+        t[2] - t[0] >= 2.5,
+        "restarts back off (1 s, 2 s): attempts at {t:?}"
+    );
+    let restarts = eventually(Duration::from_secs(10), || async {
+        let p = pods.get("broken-0").await.unwrap();
+        let n = p.status?.container_statuses?[0].restart_count;
+        (n >= 2).then_some(n)
+    })
+    .await;
+    assert!(restarts.is_some(), "exits counted as restarts");
+}

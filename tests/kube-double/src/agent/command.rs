@@ -75,6 +75,15 @@ struct CommandProcess {
     child: Child,
     check: Readiness,
     ip: std::net::Ipv4Addr,
+    log: PathBuf,
+}
+
+/// The last lines of a process log.
+fn tail(log: &std::path::Path, lines: usize) -> String {
+    let mut text = String::new();
+    let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl CommandProcess {
@@ -97,6 +106,10 @@ impl Process for CommandProcess {
     }
     fn is_ready(&mut self) -> bool {
         self.is_alive() && self.probe()
+    }
+    fn exit_reason(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        Some(format!("{status}: {}", tail(&self.log, 10)))
     }
     fn stop(&mut self) {
         let _ = Command::new("kill")
@@ -167,6 +180,7 @@ impl Runtime for CommandRuntime {
             child,
             check: self.readiness,
             ip: launch.ip,
+            log: log.clone(),
         };
         let deadline = Instant::now() + self.start_timeout;
         while Instant::now() < deadline {
@@ -178,20 +192,11 @@ impl Runtime for CommandRuntime {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let mut tail = String::new();
-        let _ = std::fs::File::open(&log).and_then(|mut f| f.read_to_string(&mut tail));
         Err(Error::Runtime(format!(
             "{} for pod {} did not become ready: {}",
             program.display(),
             launch.pod,
-            tail.lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
+            tail(&log, 20)
         )))
     }
 }

@@ -85,6 +85,16 @@ struct Container {
     runtime: Option<Arc<dyn Runtime>>,
     process: Option<Box<dyn Process>>,
     restarts: u32,
+    /// Why the last start failed or the process ended (shown in the container status).
+    last_error: Option<String>,
+    /// Consecutive failed starts, for the back-off (0.5 s doubling up to 10 s).
+    failures: u32,
+    next_start: Instant,
+    started_at: Instant,
+}
+
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(500 * (1u64 << failures.min(5))).min(Duration::from_secs(10))
 }
 
 struct RunningPod {
@@ -98,6 +108,23 @@ struct RunningPod {
     annotations: BTreeMap<String, String>,
     ready: bool,
     started: String,
+    /// When `ready` last changed (the conditions' lastTransitionTime).
+    transition: String,
+}
+
+impl RunningPod {
+    fn set_ready(&mut self, ready: bool) {
+        if ready != self.ready {
+            self.ready = ready;
+            self.transition = crate::store::now_rfc3339();
+        }
+    }
+
+    fn all_up(&self) -> bool {
+        self.containers
+            .iter()
+            .all(|c| c.runtime.is_none() || c.process.is_some())
+    }
 }
 
 /// A running node agent; stops its pods' processes when dropped.
@@ -281,13 +308,14 @@ fn pod_from_template(sts: &StatefulSet, ordinal: i32, name: &str) -> Result<Pod>
 }
 
 async fn set_status(api: &Api<Pod>, name: &str, rp: &RunningPod) {
-    let now = crate::store::now_rfc3339();
+    let now = &rp.transition;
     let ready = if rp.ready { "True" } else { "False" };
     let statuses: Vec<serde_json::Value> = rp.containers.iter().map(|c| {
         let up = c.runtime.is_none() || c.process.is_some();
         json!({"name": c.launch.container.name, "image": c.launch.container.image, "imageID": "", "ready": rp.ready && up,
             "restartCount": c.restarts, "started": up,
-            "state": if up { json!({"running": {"startedAt": rp.started}}) } else { json!({"waiting": {"reason": "CrashLoopBackOff"}}) }})
+            "state": if up { json!({"running": {"startedAt": rp.started}}) }
+                else { json!({"waiting": {"reason": "CrashLoopBackOff", "message": c.last_error}}) }})
     }).collect();
     let status = json!({"status": {"phase": "Running", "podIP": rp.ip.to_string(), "podIPs": [{"ip": rp.ip.to_string()}],
         "hostIP": "127.0.0.1", "startTime": rp.started, "containerStatuses": statuses,
@@ -379,6 +407,10 @@ async fn launch(
             runtime,
             process: None,
             restarts: 0,
+            last_error: None,
+            failures: 0,
+            next_start: Instant::now(),
+            started_at: Instant::now(),
         });
     }
     let mut rp = RunningPod {
@@ -392,13 +424,12 @@ async fn launch(
         annotations: pod.metadata.annotations.clone().unwrap_or_default(),
         ready: false,
         started: crate::store::now_rfc3339(),
+        transition: crate::store::now_rfc3339(),
     };
     set_status(api, name, &rp).await;
     start_missing(&mut rp).await;
-    rp.ready = rp
-        .containers
-        .iter()
-        .all(|c| c.runtime.is_none() || c.process.is_some());
+    let up = rp.all_up();
+    rp.set_ready(up);
     set_status(api, name, &rp).await;
     Ok(rp)
 }
@@ -412,14 +443,23 @@ async fn start_missing(rp: &mut RunningPod) {
         let Some(rt) = c.runtime.clone() else {
             continue;
         };
-        let launch = c.launch.clone();
-        match tokio::task::spawn_blocking(move || rt.start(&launch)).await {
-            Ok(Ok(p)) => c.process = Some(p),
-            Ok(Err(e)) => {
-                tracing::warn!(pod = %c.launch.pod, container = %c.launch.container.name, error = %e, "container failed to start")
-            }
-            Err(e) => tracing::warn!(error = %e, "container start task failed"),
+        if Instant::now() < c.next_start {
+            continue;
         }
+        let launch = c.launch.clone();
+        let err = match tokio::task::spawn_blocking(move || rt.start(&launch)).await {
+            Ok(Ok(p)) => {
+                c.process = Some(p);
+                c.started_at = Instant::now();
+                continue;
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("start task failed: {e}"),
+        };
+        tracing::warn!(pod = %c.launch.pod, container = %c.launch.container.name, error = %err, "container failed to start");
+        c.last_error = Some(err);
+        c.failures += 1;
+        c.next_start = Instant::now() + backoff(c.failures);
     }
 }
 
@@ -436,22 +476,33 @@ async fn supervise(
     for c in &mut rp.containers {
         if let Some(p) = c.process.as_mut() {
             if !p.is_alive() {
+                c.last_error = Some(p.exit_reason().unwrap_or_else(|| "process exited".into()));
                 c.process = None;
                 c.restarts += 1;
+                // like the kubelet's CrashLoopBackOff: quick exits back off, a long run resets
+                c.failures = if c.started_at.elapsed() < Duration::from_secs(10) {
+                    c.failures + 1
+                } else {
+                    1
+                };
+                c.next_start = Instant::now() + backoff(c.failures);
                 died = true;
             }
-        } else if c.runtime.is_some() {
-            died = true;
         }
     }
     if died {
-        rp.ready = false;
+        rp.set_ready(false);
         set_status(api, &name, rp).await;
+    }
+    let now = Instant::now();
+    let due = rp
+        .containers
+        .iter()
+        .any(|c| c.runtime.is_some() && c.process.is_none() && now >= c.next_start);
+    if due {
         start_missing(rp).await;
-        rp.ready = rp
-            .containers
-            .iter()
-            .all(|c| c.runtime.is_none() || c.process.is_some());
+        let up = rp.all_up();
+        rp.set_ready(up);
         set_status(api, &name, rp).await;
     }
     // Projected volumes: changes land after the sync delay, or at once on a pod update.

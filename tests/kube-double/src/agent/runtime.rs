@@ -86,6 +86,10 @@ pub trait Process: Send + Sync {
     fn is_ready(&mut self) -> bool;
     /// Stop it (pod deletion, scale-down).
     fn stop(&mut self);
+    /// Why it ended (exit status, last log lines), once it has.
+    fn exit_reason(&mut self) -> Option<String> {
+        None
+    }
     /// Called after the kubelet-like sync rewrote ConfigMap/Secret volume files, for runtimes
     /// that keep a derived copy of a config (the process itself is not signalled: reloading
     /// is the operator's business, as in a cluster).
