@@ -375,9 +375,9 @@ fn rbac_covers_every_api_call_of_the_operator_and_no_more() {
         "Secrets must only be granted by RoleBindings in the managed namespaces"
     );
 
-    // 3. Nothing granted that neither the code nor the seed's flows use. Resources the
-    //    reconcilers will use per issue 7 (children, keys, pod IPs, Lease, Events) are
-    //    allowed before their code lands.
+    // 3. Nothing granted (resource or verb) that neither the code nor the seed's flows
+    //    use. Resources the reconcilers use per issue 7 (children, keys, pod IPs, Lease,
+    //    Events) may be granted before the scan sees their code.
     let planned: BTreeSet<&str> = [
         "statefulsets",
         "services",
@@ -388,11 +388,19 @@ fn rbac_covers_every_api_call_of_the_operator_and_no_more() {
         "events",
     ]
     .into();
-    for (group, res) in any.keys() {
-        let used = needed.contains_key(&(group.clone(), res.clone()));
-        assert!(
-            used || planned.contains(res.as_str()),
-            "RBAC grants {group}/{res}, which operator/src never uses"
-        );
+    for ((group, res), verbs) in &any {
+        match needed.get(&(group.clone(), res.clone())) {
+            Some(used) => {
+                let extra: Vec<_> = verbs.difference(used).collect();
+                assert!(
+                    extra.is_empty(),
+                    "RBAC grants {group}/{res} {extra:?}, which operator/src never calls"
+                );
+            }
+            None => assert!(
+                planned.contains(res.as_str()),
+                "RBAC grants {group}/{res}, which operator/src never uses"
+            ),
+        }
     }
 }
