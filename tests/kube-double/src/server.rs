@@ -184,6 +184,18 @@ async fn route(
         }
     };
     let table = accept.contains("as=Table");
+    let mut t = t;
+    t.metadata_only = !table && accept.contains("as=PartialObjectMetadata");
+    let list_kind = |t: &Target| {
+        if t.metadata_only {
+            (
+                "PartialObjectMetadataList".to_string(),
+                "meta.k8s.io/v1".to_string(),
+            )
+        } else {
+            (format!("{}List", t.rt.kind), t.rt.api_version(&t.version))
+        }
+    };
     let store = &sh.store;
     match (method.clone(), name) {
         (Method::GET, None) if truthy(q, "watch") => watch(sh, &t, q, filter()?),
@@ -197,18 +209,20 @@ async fn route(
             if table {
                 return Ok(json_response(200, &crate::table::table(&t, &items, rv)));
             }
+            let (kind, api_version) = list_kind(&t);
             Ok(json_response(
                 200,
-                &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
+                &json!({"kind": kind, "apiVersion": api_version,
                 "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
             ))
         }
         (Method::POST, None) => Ok(json_response(201, &store.create(&t, parse_body()?)?)),
         (Method::DELETE, None) => {
             let items = store.delete_collection(&t, &filter()?);
+            let (kind, api_version) = list_kind(&t);
             Ok(json_response(
                 200,
-                &json!({"kind": format!("{}List", t.rt.kind), "apiVersion": t.rt.api_version(&t.version),
+                &json!({"kind": kind, "apiVersion": api_version,
                 "metadata": {"resourceVersion": store.resource_version().to_string()}, "items": items}),
             ))
         }

@@ -58,6 +58,8 @@ pub struct Target {
     pub version: String,
     /// Namespace from the URL.
     pub namespace: Option<String>,
+    /// The client asked for `PartialObjectMetadata` (kube's metadata-only API).
+    pub metadata_only: bool,
 }
 
 impl Target {
@@ -75,7 +77,16 @@ impl Target {
     }
 
     /// Set apiVersion/kind as the client asked for them.
-    pub fn present(&self, mut v: Value) -> Value {
+    pub fn present(&self, v: Value) -> Value {
+        if self.metadata_only {
+            return json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                "metadata": v.get("metadata").cloned().unwrap_or(json!({}))});
+        }
+        self.stamp(v)
+    }
+
+    /// The stored form: apiVersion/kind of the request (Events keep their group's shape).
+    pub fn stamp(&self, mut v: Value) -> Value {
         if self.rt.plural == "events" {
             v = crate::events::convert(&v, &self.rt.group);
         }
@@ -246,6 +257,7 @@ impl Store {
             rt,
             version: version.to_string(),
             namespace: ns,
+            metadata_only: false,
         })
     }
 

@@ -223,7 +223,7 @@ impl Store {
         self.defaults_on_create(&mut st, &t, &mut body)?;
         normalise(&t, &mut body);
         validate(&t, &name, &mut body, None)?;
-        let body = t.present(body);
+        let body = t.stamp(body);
         Ok(t.present(self.commit(&mut st, key, body, "ADDED")))
     }
 
@@ -384,7 +384,7 @@ impl Store {
                 + 1;
             meta_mut(&mut new).insert("generation".into(), json!(g));
         }
-        let new = t.present(new);
+        let new = t.stamp(new);
         if comparable(&new) == comparable(&old) {
             return Ok(t.present(old));
         }

@@ -342,3 +342,44 @@ async fn objects_entering_and_leaving_a_selector() {
     }
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
 }
+
+#[tokio::test]
+async fn metadata_watcher_and_get_metadata() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(d.client().unwrap(), "default");
+    cms.create(&PostParams::default(), &cm("meta1", json!({"app": "bind"})))
+        .await
+        .unwrap();
+    let m = cms.get_metadata("meta1").await.unwrap();
+    assert_eq!(m.metadata.labels.unwrap()["app"], "bind");
+    assert_eq!(
+        m.types.unwrap().kind,
+        "PartialObjectMetadata",
+        "metadata-only answer"
+    );
+    let list = cms.list_metadata(&ListParams::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    let mut stream = std::pin::pin!(watcher::watcher(
+        Api::<kube::core::PartialObjectMeta<ConfigMap>>::namespaced(d.client().unwrap(), "default"),
+        watcher::Config::default(),
+    )
+    .boxed());
+    cms.create(&PostParams::default(), &cm("meta2", json!({})))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while seen.len() < 2 {
+            match stream.try_next().await.unwrap() {
+                Some(watcher::Event::InitApply(m)) | Some(watcher::Event::Apply(m)) => {
+                    seen.push(m.metadata.name.unwrap())
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("metadata watcher delivers");
+    seen.sort();
+    assert_eq!(seen, ["meta1", "meta2"]);
+}
