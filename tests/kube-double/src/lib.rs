@@ -53,12 +53,12 @@
 //! documents); OpenAPI publishing (`/openapi/v2|v3` answer 404: use `kubectl --validate=false`);
 //! protobuf; version conversion between CRD versions (objects are stored once and relabelled);
 //! `managedFields` and apply conflicts between field managers; the Go types' exact
-//! strategic-merge keys and the `$setElementOrder`/`$retainKeys` directives; `dryRun`; pagination (`limit`/`continue` are ignored and
-//! everything is returned); `blockOwnerDeletion`;
-//! graceful pod termination; built-in validation of
-//! core kinds (any JSON object is accepted); scheduling, kube-proxy, Services routing, DNS,
-//! Endpoints; quotas and limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and
-//! Deployment controllers (the node agent stands in for StatefulSets only).
+//! strategic-merge keys and the `$setElementOrder`/`$retainKeys` directives; `dryRun`;
+//! snapshot-consistent pagination (`limit`/`continue` page through the current state);
+//! `blockOwnerDeletion`; graceful pod termination; built-in validation of core kinds beyond
+//! names and labels; scheduling, kube-proxy, Service routing, DNS, Endpoints; quotas and
+//! limits; `pods/log`, `exec`, `port-forward`; Table output on watches (`kubectl get -w`); the
+//! real StatefulSet and Deployment controllers (the node agent stands in for StatefulSets).
 pub mod double;
 pub mod error;
 pub mod events;

@@ -210,10 +210,15 @@ async fn route(
                 return Ok(json_response(200, &crate::table::table(&t, &items, rv)));
             }
             let (kind, api_version) = list_kind(&t);
+            let (items, cont, remaining) = paginate(items, q)?;
+            let mut meta = json!({"resourceVersion": rv.to_string()});
+            if let Some(c) = cont {
+                meta["continue"] = json!(c);
+                meta["remainingItemCount"] = json!(remaining);
+            }
             Ok(json_response(
                 200,
-                &json!({"kind": kind, "apiVersion": api_version,
-                "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+                &json!({"kind": kind, "apiVersion": api_version, "metadata": meta, "items": items}),
             ))
         }
         (Method::POST, None) => Ok(json_response(201, &store.create(&t, parse_body()?)?)),
@@ -269,6 +274,52 @@ async fn route(
             Ok(json_response(200, &store.delete(&t, n, &opts)?))
         }
         _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+fn ns_name(v: &Value) -> (String, String) {
+    let m = |k: &str| {
+        v.pointer(&format!("/metadata/{k}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    (m("namespace"), m("name"))
+}
+
+/// `limit`/`continue`: pages in storage order; the token is the last returned `namespace/name`.
+/// Unlike the real server, later pages come from the current state, not a snapshot.
+fn paginate(
+    items: Vec<Value>,
+    q: &HashMap<String, String>,
+) -> Result<(Vec<Value>, Option<String>, usize), ApiError> {
+    let start = match q.get("continue").filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(token) => {
+            let (ns, name) = token
+                .split_once('/')
+                .ok_or_else(|| ApiError::bad_request(format!("invalid continue token {token}")))?;
+            let after = (ns.to_string(), name.to_string());
+            items
+                .iter()
+                .position(|v| ns_name(v) > after)
+                .unwrap_or(items.len())
+        }
+    };
+    let limit = q
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    let total = items.len();
+    let mut page: Vec<Value> = items.into_iter().skip(start).collect();
+    match limit {
+        Some(l) if page.len() > l => {
+            page.truncate(l);
+            let (ns, name) = page.last().map(ns_name).unwrap_or_default();
+            let remaining = total - start - l;
+            Ok((page, Some(format!("{ns}/{name}")), remaining))
+        }
+        _ => Ok((page, None, 0)),
     }
 }
 

@@ -590,3 +590,29 @@ async fn names_and_labels_are_validated() {
     );
     assert!(e.message.contains("metadata.labels"), "{}", e.message);
 }
+
+#[tokio::test]
+async fn list_pagination() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(d.client().unwrap(), "default");
+    for i in 0..7 {
+        cms.create(&PostParams::default(), &cm(&format!("p{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut lp = ListParams::default().limit(3);
+    let mut pages = 0;
+    loop {
+        let page = cms.list(&lp).await.unwrap();
+        pages += 1;
+        names.extend(page.items.into_iter().map(|c| c.metadata.name.unwrap()));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp = lp.continue_token(&c),
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names, (0..7).map(|i| format!("p{i}")).collect::<Vec<_>>());
+}
