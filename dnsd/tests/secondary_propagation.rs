@@ -200,6 +200,10 @@ fn axfr_1m_time_to_serve_and_rss() {
     let took = wait_served(addr, &last, 300).expect("dnsd served the zone");
     let started = t0.elapsed() - took;
     let (rss, hwm) = rss_mib(d.pid().expect("pid"));
+    let log = d.log_text();
+    if let Some(l) = log.lines().find(|l| l.contains("new version")) {
+        println!("dnsd log: {l}");
+    }
     println!(
         "dnsd: {n} records served {:.2} s after start (start {:.2} s), RSS {rss:.0} MiB, peak {hwm:.0} MiB",
         took.as_secs_f64(),

@@ -288,6 +288,7 @@ impl ZoneTask {
         .await
         .inspect_err(|_| st.transfer(incremental, false))
         .map_err(|e| format!("{}: {e}", if incremental { "IXFR" } else { "AXFR" }))?;
+        let transfer_ms = started.elapsed().as_millis() as u64;
         let origin = self.ctl.origin.clone();
         let (zone, deltas) = match out {
             Outcome::UpToDate(_) => {
@@ -347,7 +348,7 @@ impl ZoneTask {
         let old = self.current.as_ref().map(|z| z.serial);
         tracing::info!(zone = %self.ctl.name, from = ?old, serial = zone.serial, records = zone.records,
             kind = if deltas.is_empty() { "AXFR" } else { "IXFR" },
-            ms = started.elapsed().as_millis() as u64, "new version");
+            transfer_ms, ms = started.elapsed().as_millis() as u64, "new version");
         if deltas.is_empty() {
             self.children = None;
         }
