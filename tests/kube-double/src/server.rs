@@ -198,11 +198,11 @@ async fn route(
     };
     let store = &sh.store;
     match (method.clone(), name) {
-        (Method::GET, None) if truthy(q, "watch") => watch(sh, &t, q, filter()?),
+        (Method::GET, None) if truthy(q, "watch") => watch(sh, &t, q, filter()?, table),
         (Method::GET, Some(n)) if truthy(q, "watch") => {
             let mut f = filter()?;
             f.fields = FieldSelector::parse(&format!("metadata.name={n}"))?;
-            watch(sh, &t, q, f)
+            watch(sh, &t, q, f, table)
         }
         (Method::GET, None) => {
             let (items, rv) = store.list(&t, &filter()?);
@@ -346,7 +346,17 @@ fn watch(
     t: &Target,
     q: &HashMap<String, String>,
     f: Filter,
+    table: bool,
 ) -> Result<Response<Body>, ApiError> {
+    // `kubectl get -w` asks for Tables: each event then carries a one-row Table
+    let view = move |t: &Target, obj: &Value, rv: u64| {
+        let obj = t.present(obj.clone());
+        if table {
+            crate::table::table(t, &[obj], rv)
+        } else {
+            obj
+        }
+    };
     let send_initial = truthy(q, "sendInitialEvents");
     let bookmarks = truthy(q, "allowWatchBookmarks");
     let timeout = q
@@ -387,7 +397,7 @@ fn watch(
         for ev in &start.initial {
             let kind = f.event_kind(&t, ev).unwrap_or(ev.kind);
             if tx
-                .send(event_line(kind, t.present(ev.object.clone())))
+                .send(event_line(kind, view(&t, &ev.object, ev.rv)))
                 .await
                 .is_err()
             {
@@ -407,7 +417,7 @@ fn watch(
                     Ok(ev) => {
                         last_rv = ev.rv;
                         if let Some(kind) = f.event_kind(&t, &ev) {
-                            if tx.send(event_line(kind, t.present(ev.object.clone()))).await.is_err() {
+                            if tx.send(event_line(kind, view(&t, &ev.object, ev.rv))).await.is_err() {
                                 return;
                             }
                         }

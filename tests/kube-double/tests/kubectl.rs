@@ -332,3 +332,55 @@ async fn kubectl_applies_deploy_crds_and_examples() {
     )
     .await);
 }
+
+/// `kubectl get -w` (watch with Table rows) sees an object created while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_get_watch() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    if !kubectl_present() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "kubectl is required in CI"
+        );
+        eprintln!("SKIP: kubectl not on PATH");
+        return;
+    }
+    let d = ApiServerDouble::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    d.write_kubeconfig(&kc).unwrap();
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["get", "configmaps", "-w", "--output-watch-events"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(d.client().unwrap(), "default");
+    let created = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        let mut made = false;
+        loop {
+            if !made {
+                // kubectl prints it from its initial list or from the watch, whichever comes first
+                let c =
+                    serde_json::from_value(serde_json::json!({"metadata": {"name": "watched"}}))
+                        .unwrap();
+                made = cms.create(&Default::default(), &c).await.is_ok();
+            }
+            match tokio::time::timeout(std::time::Duration::from_millis(500), lines.next_line())
+                .await
+            {
+                Ok(Ok(Some(l))) if l.contains("watched") => return l,
+                Ok(Ok(None)) => panic!("kubectl get -w ended"),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("kubectl get -w printed the new ConfigMap");
+    assert!(created.contains("ADDED"), "{created}");
+    child.kill().await.unwrap();
+}
