@@ -45,7 +45,7 @@
 //!   format, enum, minimum/maximum, lengths, items, nullable, int-or-string) with 422 naming the
 //!   field, CEL `x-kubernetes-validations` (see [`validation`] for which rules run).
 //! - Discovery (`/api`, `/apis`, `/api/v1`, `/apis/{g}`, `/apis/{g}/{v}`), `/version`,
-//!   `/healthz`; Table output for `kubectl get` (CRD printer columns).
+//!   `/healthz`; Table output for `kubectl get` and `kubectl get -w` (CRD printer columns).
 //!
 //! # What it does not model
 //! Authentication, authorization and RBAC (everyone is admin); admission webhooks and admission
@@ -57,7 +57,8 @@
 //! snapshot-consistent pagination (`limit`/`continue` page through the current state);
 //! `blockOwnerDeletion`; graceful pod termination; built-in validation of core kinds beyond
 //! names and labels; scheduling, kube-proxy, Service routing, DNS, Endpoints; quotas and
-//! limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and Deployment controllers (the node agent stands in for StatefulSets).
+//! limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and Deployment
+//! controllers (the node agent stands in for StatefulSets).
 pub mod double;
 pub mod error;
 pub mod events;
