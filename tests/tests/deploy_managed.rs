@@ -1,0 +1,141 @@
+//! What the operator would deploy for `deploy/examples/`, built with its own pure builders
+//! (`bindy_operator::resources`) and the settings `deploy/operator/deployment.yaml` gives it,
+//! checked against the images in `deploy/docker/` and against dnsd's own config parser and
+//! CLI: the managed BIND9 and dnsd pods must run on what we ship.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use bindy_crds::{Bind9Cluster, Bind9Instance};
+use bindy_operator::resources::instance::{
+    config_hash, config_map, statefulset, InstanceInputs, Settings, BIND_UID,
+};
+use bindy_operator::resources::{cluster::desired_instances, keys::KeySet, owner_ref};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn doc(file: &str, kind: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(file)).unwrap();
+    let found = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .find(|v: &Value| v["kind"] == kind);
+    found.unwrap_or_else(|| panic!("no {kind} in {file}"))
+}
+
+/// (image, exposed (port, proto), uid) of a Dockerfile.
+fn dockerfile(name: &str) -> (String, BTreeSet<(i32, String)>, Option<i64>) {
+    let text = std::fs::read_to_string(root().join("deploy/docker").join(name)).unwrap();
+    let mut image = String::new();
+    let (mut expose, mut uid) = (BTreeSet::new(), None);
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("EXPOSE ") {
+            for p in rest.split_whitespace() {
+                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+                expose.insert((port.parse().unwrap(), proto.to_uppercase()));
+            }
+        } else if let Some(u) = line.strip_prefix("USER ") {
+            uid = u.split(':').next().and_then(|u| u.trim().parse().ok());
+        } else if let Some(i) = line.find(" -t ") {
+            image = line[i + 4..].split_whitespace().next().unwrap().into();
+        }
+    }
+    (image, expose, uid)
+}
+
+/// The operator's settings as deploy/operator/deployment.yaml's env sets them.
+fn settings() -> Settings {
+    let dep = doc("deploy/operator/deployment.yaml", "Deployment");
+    let env: BTreeMap<String, String> = dep["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?.into(), e["value"].as_str()?.into())))
+        .collect();
+    Settings {
+        bind9_image: env["BINDY_BIND9_IMAGE"].clone(),
+        dnsd_image: env["BINDY_DNSD_IMAGE"].clone(),
+        dns_port: env["BINDY_DNS_PORT"].parse().unwrap(),
+        rndc_port: env["BINDY_RNDC_PORT"].parse().unwrap(),
+        ..Settings::default()
+    }
+}
+
+#[test]
+fn managed_pods_for_the_examples_run_on_the_shipped_images() {
+    let mut cluster: Bind9Cluster =
+        serde_json::from_value(doc("deploy/examples/bind9-cluster.yaml", "Bind9Cluster")).unwrap();
+    cluster.metadata.namespace = Some("default".into());
+    cluster.metadata.uid = Some("00000000-0000-0000-0000-000000000001".into());
+    let mut instances = desired_instances(&cluster).expect("managed instances");
+    assert_eq!(instances.len(), 2, "one primary and one secondary");
+    let mut dnsd_inst: Bind9Instance =
+        serde_json::from_value(doc("deploy/examples/dnsd-secondary.yaml", "Bind9Instance"))
+            .unwrap();
+    dnsd_inst.metadata.namespace = Some("default".into());
+    instances.push(dnsd_inst);
+
+    let settings = settings();
+    let keys = KeySet::generate();
+    let owner = owner_ref(&cluster).unwrap();
+    let (bind9_image, bind9_expose, bind9_uid) = dockerfile("bind9.Dockerfile");
+    let (dnsd_image, dnsd_expose, _) = dockerfile("dnsd.Dockerfile");
+    for inst in &instances {
+        let name = inst.metadata.name.clone().unwrap_or_default();
+        let inp = InstanceInputs {
+            instance: inst,
+            cluster: Some(&cluster.spec),
+            key_scope: "example".into(),
+            keys: &keys,
+            primaries: vec![IpAddr::from([10, 0, 0, 1])],
+            settings: &settings,
+        };
+        let cm = config_map(&inp, &owner).expect("config map");
+        let sts = statefulset(&inp, &owner, &config_hash(&cm));
+        let pod = sts.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        let ports: BTreeSet<(i32, String)> = c
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| (p.container_port, p.protocol.clone().unwrap_or_default()))
+            .collect();
+        let data = cm.data.unwrap_or_default();
+        if let Some(toml) = data.get("dnsd.toml") {
+            assert_eq!(c.image.as_deref(), Some(dnsd_image.as_str()), "{name}");
+            assert!(
+                ports.is_subset(&dnsd_expose),
+                "{name}: {ports:?} vs {dnsd_expose:?}"
+            );
+            // dnsd accepts the operator's generated config.
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("dnsd.toml");
+            std::fs::write(&p, toml).unwrap();
+            dnsd::config::Config::from_file(&p).unwrap_or_else(|e| {
+                panic!("{name}: dnsd rejects the operator's dnsd.toml: {e}\n{toml}")
+            });
+        } else {
+            assert_eq!(c.image.as_deref(), Some(bind9_image.as_str()), "{name}");
+            assert!(
+                ports.is_subset(&bind9_expose),
+                "{name}: {ports:?} vs {bind9_expose:?}"
+            );
+            assert_eq!(
+                bind9_uid,
+                Some(BIND_UID),
+                "bind9 image user = the pods' runAsUser"
+            );
+            assert!(
+                data.contains_key("named.conf"),
+                "{name}: named.conf in its ConfigMap"
+            );
+        }
+        println!("{name}: image {:?}, ports {ports:?}", c.image);
+    }
+}
