@@ -5,11 +5,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bindy_operator::context::Context;
 use bindy_operator::http::{serve, Probes};
-use bindy_operator::leader::{self, LeaseSettings};
+use bindy_operator::leader::LeaseSettings;
 use bindy_operator::metrics::Metrics;
-use bindy_operator::reconcile::{run_controllers, start_stores};
+use bindy_operator::reconcile::run_operator;
 use bindy_operator::resources::instance::Settings;
 use bindy_operator::telemetry::{self, LogFormat};
 use bindy_operator::{Error, Result};
@@ -45,6 +44,13 @@ struct Args {
     /// Catalog zone name (RFC 9432) primaries serve and secondaries follow.
     #[arg(long, env = "BINDY_CATALOG", default_value = "catalog.bindy.local")]
     catalog: String,
+    /// Bootstrap zone file path as named sees it (used in `rndc addzone`).
+    #[arg(
+        long,
+        env = "BINDY_BOOTSTRAP_FILE",
+        default_value = "/etc/bind/bootstrap.db"
+    )]
+    bootstrap_file: String,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "BINDY_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     http_addr: SocketAddr,
@@ -126,47 +132,21 @@ async fn run(args: Args) -> Result<()> {
         dns_port: args.dns_port,
         rndc_port: args.rndc_port,
         catalog: args.catalog.clone(),
+        bootstrap_file: args.bootstrap_file.clone(),
     };
-    let lead = {
-        let client = client.clone();
-        let metrics = metrics.clone();
-        let identity = identity.clone();
-        move |stop: futures::future::BoxFuture<'static, ()>| {
-            let client = client.clone();
-            let metrics = metrics.clone();
-            let settings = settings.clone();
-            let identity = identity.clone();
-            async move {
-                let (stores, tasks) = match start_stores(&client).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::error!(error = %e, "starting caches failed");
-                        return;
-                    }
-                };
-                let ctx = Arc::new(Context::new(client, settings, stores, metrics, &identity));
-                run_controllers(ctx, stop).await;
-                for t in tasks {
-                    t.abort();
-                }
-            }
-        }
-    };
-    if args.no_leader_election {
-        lead(Box::pin(shutdown_signal())).await;
-        return Ok(());
-    }
-    leader::run(
+    let lease = (!args.no_leader_election).then(|| LeaseSettings {
+        name: args.lease_name.clone(),
+        namespace: args.lease_namespace.clone(),
+        identity: identity.clone(),
+        duration_secs: args.lease_seconds,
+        grace_secs: (args.lease_seconds / 5).clamp(1, 5),
+    });
+    run_operator(
         client,
-        LeaseSettings {
-            name: args.lease_name,
-            namespace: args.lease_namespace,
-            identity,
-            duration_secs: args.lease_seconds,
-            grace_secs: (args.lease_seconds / 5).clamp(1, 5),
-        },
+        settings,
         metrics,
-        lead,
+        identity,
+        lease,
         shutdown_signal(),
     )
     .await

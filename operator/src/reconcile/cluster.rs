@@ -8,7 +8,6 @@ use bindy_crds::{Bind9Cluster, Bind9Instance};
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -56,18 +55,20 @@ async fn reconcile(cluster: Arc<Bind9Cluster>, ctx: Arc<Context>) -> Result<Acti
     instrumented("cluster", c.as_ref(), &ctx.clone(), async move {
         let ns = cluster.namespace().unwrap_or_default();
         let api: Api<Bind9Cluster> = Api::namespaced(ctx.client.clone(), &ns);
-        finalizer(&api, FINALIZER_CLUSTER, cluster, |ev| async {
-            match ev {
-                Finalizer::Apply(c) => apply_cluster(&c, &ctx).await,
-                Finalizer::Cleanup(c) => cleanup(&c, &ctx).await,
-            }
-        })
+        super::with_finalizer(
+            &api,
+            FINALIZER_CLUSTER,
+            cluster,
+            |c| {
+                let ctx = ctx.clone();
+                async move { apply_cluster(&c, &ctx).await }
+            },
+            |c| {
+                let ctx = ctx.clone();
+                async move { cleanup(&c, &ctx).await }
+            },
+        )
         .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Waiting(format!("finalizer: {other}")),
-        })
     })
     .await
 }

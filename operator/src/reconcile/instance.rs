@@ -145,11 +145,13 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
         .as_ref()
         .and_then(|c| ctx.stores.clusters.get(&ObjectRef::new(c).within(&ns)));
     let scope = key_scope(inst);
-    let keys = match &cluster {
-        Some(c) if inst.spec.cluster_ref.is_some() => {
-            ctx.ensure_keys(&ns, &scope, c.as_ref()).await?
+    // Keys of a cluster's instances are owned by the cluster (so they outlive any instance).
+    let keys = match (&inst.spec.cluster_ref, &cluster) {
+        (Some(_), Some(c)) => ctx.ensure_keys(&ns, &scope, c.as_ref()).await?,
+        (Some(c), None) => {
+            return Err(Error::Waiting(format!("Bind9Cluster {c} not found")));
         }
-        _ => ctx.ensure_keys(&ns, &scope, inst).await?,
+        (None, _) => ctx.ensure_keys(&ns, &scope, inst).await?,
     };
     let primaries: Vec<IpAddr> =
         if inst.spec.role == ServerRole::Secondary && inst.spec.cluster_ref.is_some() {

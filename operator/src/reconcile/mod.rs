@@ -275,3 +275,103 @@ mod tests {
         assert!(!retry_helps(&conflict));
     }
 }
+
+/// The whole operator: reflectors + controllers, under leader election when `lease` is given.
+/// Returns when `shutdown` resolves (the `bindy` binary and the end-to-end tests both run this).
+pub async fn run_operator(
+    client: Client,
+    settings: crate::resources::instance::Settings,
+    metrics: Arc<crate::metrics::Metrics>,
+    identity: String,
+    lease: Option<crate::leader::LeaseSettings>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let lead = {
+        let client = client.clone();
+        let metrics = metrics.clone();
+        let identity = identity.clone();
+        move |stop: futures::future::BoxFuture<'static, ()>| {
+            let client = client.clone();
+            let metrics = metrics.clone();
+            let settings = settings.clone();
+            let identity = identity.clone();
+            async move {
+                let (stores, tasks) = match start_stores(&client).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "starting caches failed");
+                        return;
+                    }
+                };
+                let ctx = Arc::new(Context::new(client, settings, stores, metrics, &identity));
+                run_controllers(ctx, stop).await;
+                for t in tasks {
+                    t.abort();
+                }
+            }
+        }
+    };
+    match lease {
+        None => {
+            lead(Box::pin(shutdown)).await;
+            Ok(())
+        }
+        Some(l) => crate::leader::run(client, l, metrics, lead, shutdown).await,
+    }
+}
+
+/// Finalizer handling (add on first sight, run `cleanup` on deletion, then remove).
+///
+/// Hand-written instead of `kube::runtime::finalizer`: that helper adds the first finalizer
+/// with a JSON patch whose `test` op expects a missing field to read as null, which the test
+/// double (json-patch crate) rejects. A merge patch carrying the full list and the observed
+/// `resourceVersion` is just as safe (409 on a concurrent change) on both.
+pub async fn with_finalizer<K, A, AF, C, CF>(
+    api: &Api<K>,
+    finalizer: &str,
+    obj: Arc<K>,
+    apply: A,
+    cleanup: C,
+) -> Result<Action>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    A: FnOnce(Arc<K>) -> AF,
+    AF: std::future::Future<Output = Result<Action>>,
+    C: FnOnce(Arc<K>) -> CF,
+    CF: std::future::Future<Output = Result<Action>>,
+{
+    let name = obj.name_any();
+    let current = obj.finalizers().to_vec();
+    let has = current.iter().any(|f| f == finalizer);
+    let patch = |list: Vec<String>| {
+        serde_json::json!({"metadata": {
+            "finalizers": list,
+            "resourceVersion": obj.resource_version(),
+        }})
+    };
+    if obj.meta().deletion_timestamp.is_some() {
+        if !has {
+            return Ok(Action::await_change());
+        }
+        let action = cleanup(obj.clone()).await?;
+        let rest: Vec<String> = current.into_iter().filter(|f| f != finalizer).collect();
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(patch(rest)))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        return Ok(action);
+    }
+    if !has {
+        let mut list = current;
+        list.push(finalizer.to_string());
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(patch(list)))
+            .await?;
+        // The patch comes back as a watch event; the next reconcile applies.
+        return Ok(Action::await_change());
+    }
+    apply(obj).await
+}

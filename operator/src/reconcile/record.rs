@@ -16,7 +16,6 @@ use bindy_crds::{DNSZone, DnsRecord, RecordStatus, ServerRole};
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -85,18 +84,20 @@ where
     instrumented("record", r.as_ref(), &ctx.clone(), async move {
         let ns = rec.namespace().unwrap_or_default();
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &ns);
-        finalizer(&api, FINALIZER_RECORD, rec, |ev| async {
-            match ev {
-                Finalizer::Apply(r) => apply_record(r.as_ref(), &ctx).await,
-                Finalizer::Cleanup(r) => cleanup(r.as_ref(), &ctx).await,
-            }
-        })
+        super::with_finalizer(
+            &api,
+            FINALIZER_RECORD,
+            rec,
+            |r| {
+                let ctx = ctx.clone();
+                async move { apply_record(r.as_ref(), &ctx).await }
+            },
+            |r| {
+                let ctx = ctx.clone();
+                async move { cleanup(r.as_ref(), &ctx).await }
+            },
+        )
         .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Waiting(format!("finalizer: {other}")),
-        })
     })
     .await
 }
@@ -254,7 +255,7 @@ where
             ctx.event(rec, true, "Conflict", why).await;
         }
         // Re-checked when the winner goes: its deletion re-triggers the zone, not us.
-        return Ok(Action::requeue(std::time::Duration::from_secs(30)));
+        return Ok(Action::requeue(std::time::Duration::from_secs(5)));
     }
     let t = targets(ctx, &zone).await?;
     let set = rec.record_set();
@@ -264,7 +265,10 @@ where
         zone.metadata.uid.as_deref().unwrap_or_default(),
         zone.spec.ttl,
         t.primaries,
-        zone.status.as_ref().and_then(|s| s.serial).is_some()
+        zone.annotations()
+            .get(crate::resources::ANNOTATION_ZONE_EPOCH)
+            .map(String::as_str)
+            .unwrap_or_default()
     );
     let key = obj_key(rec);
     let already =

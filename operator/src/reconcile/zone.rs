@@ -24,7 +24,6 @@ use bindy_crds::{Bind9Instance, DNSZone, DNSZoneStatus, DnsRecord, ServerRole};
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
@@ -39,13 +38,13 @@ use crate::bind9::serial;
 use crate::bind9::update::Updater;
 use crate::context::{key_scope, Context};
 use crate::error::{Error, Result};
-use crate::resources::instance::{BOOTSTRAP_FILE, CONFIG_DIR, DATA_DIR};
+use crate::resources::instance::Settings;
 use crate::resources::keys::{KeySet, TRANSFER_KEY, UPDATE_KEY};
 use crate::resources::zone::{
     instances_for_zone, pod_ips, refers_to, select, skeleton, zone_ref_of, zone_selects_labels,
     RecordEntry, RecordKey,
 };
-use crate::resources::FINALIZER_ZONE;
+use crate::resources::{ANNOTATION_ZONE_EPOCH, FINALIZER_ZONE};
 
 /// Zones a record change concerns: zones of its namespace that select it, and its current zone.
 fn zones_for_record<K: DnsRecord>(zones: &Store<DNSZone>, r: &K) -> Vec<ObjectRef<DNSZone>> {
@@ -122,18 +121,20 @@ async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action> {
     instrumented("zone", z.as_ref(), &ctx.clone(), async move {
         let ns = zone.namespace().unwrap_or_default();
         let api: Api<DNSZone> = Api::namespaced(ctx.client.clone(), &ns);
-        finalizer(&api, FINALIZER_ZONE, zone, |ev| async {
-            match ev {
-                Finalizer::Apply(z) => apply_zone(&z, &ctx).await,
-                Finalizer::Cleanup(z) => cleanup(&z, &ctx).await,
-            }
-        })
+        super::with_finalizer(
+            &api,
+            FINALIZER_ZONE,
+            zone,
+            |z| {
+                let ctx = ctx.clone();
+                async move { apply_zone(&z, &ctx).await }
+            },
+            |z| {
+                let ctx = ctx.clone();
+                async move { cleanup(&z, &ctx).await }
+            },
+        )
         .await
-        .map_err(|e| match e {
-            kube::runtime::finalizer::Error::ApplyFailed(e)
-            | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
-            other => Error::Waiting(format!("finalizer: {other}")),
-        })
     })
     .await
 }
@@ -174,15 +175,18 @@ async fn primary_pods(
     Ok(out)
 }
 
-/// The zone statement body for `rndc addzone` / `modzone`.
-pub fn zone_body(zone: &DNSZone, secondaries: &[IpAddr], port: u16) -> Result<String> {
+/// The zone statement body for `rndc addzone` / `modzone`. The journal path is relative:
+/// named resolves it in its `directory`, the writable data volume, and a fresh name per zone
+/// incarnation (the uid) never replays an old journal.
+pub fn zone_body(zone: &DNSZone, secondaries: &[IpAddr], settings: &Settings) -> Result<String> {
     let origin = zone.spec.origin();
     let stem = origin.trim_end_matches('.');
     let uid = zone.metadata.uid.clone().unwrap_or_default();
+    let port = settings.dns_port;
     ZoneConfig::Primary(PrimaryZone {
         name: origin.clone(),
-        file: format!("{CONFIG_DIR}/{BOOTSTRAP_FILE}"),
-        journal: Some(format!("{DATA_DIR}/{stem}.{uid}.jnl")),
+        file: settings.bootstrap_file.clone(),
+        journal: Some(format!("{stem}.{uid}.jnl")),
         allow_update: vec![Acl::Key(UPDATE_KEY.into())],
         allow_transfer: vec![Acl::Key(TRANSFER_KEY.into())],
         also_notify: secondaries
@@ -240,7 +244,7 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     // 2. The zone on every primary pod.
     let mut failures = Vec::new();
     let secondaries_changed = prev.secondary_ips != secondary_ips;
-    let body = zone_body(zone, &secondaries, port)?;
+    let body = zone_body(zone, &secondaries, &ctx.settings)?;
     let floor = zone
         .spec
         .soa_record
@@ -338,6 +342,23 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
         }
     }
     if !created_on.is_empty() {
+        // The zone is new on some pod (first placement, a new pod, or a named that lost its
+        // state): a new epoch makes the record controller push every record again.
+        let epoch = format!(
+            "{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        );
+        api.patch(
+            &name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"metadata": {"annotations": {ANNOTATION_ZONE_EPOCH: epoch}}}),
+            ),
+        )
+        .await?;
         ctx.event(
             zone,
             false,

@@ -67,6 +67,10 @@ pub struct Settings {
     pub rndc_port: u16,
     /// Catalog zone name (RFC 9432) the primaries serve and secondaries consume.
     pub catalog: String,
+    /// Path of the bootstrap zone file as `named` sees it, named in `rndc addzone` (default
+    /// the ConfigMap copy, `/etc/bind/bootstrap.db`; a test bed that runs named outside a
+    /// container points it at a host file since rndc arguments are not remapped).
+    pub bootstrap_file: String,
 }
 
 impl Default for Settings {
@@ -77,6 +81,7 @@ impl Default for Settings {
             dns_port: 53,
             rndc_port: 953,
             catalog: catalog::DEFAULT_CATALOG.into(),
+            bootstrap_file: format!("{CONFIG_DIR}/{BOOTSTRAP_FILE}"),
         }
     }
 }

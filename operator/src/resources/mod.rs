@@ -40,6 +40,9 @@ pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
 /// Pod template annotation holding a hash of the rendered configuration: a change rolls the
 /// pods so BIND reads the new named.conf (until zones are added by rndc, see docs/operator.md).
 pub const ANNOTATION_CONFIG_HASH: &str = "bindy.firestoned.io/config-hash";
+/// DNSZone annotation changed whenever the zone was (re)created on some primary pod: records
+/// of the zone are pushed again (their fingerprint includes it).
+pub const ANNOTATION_ZONE_EPOCH: &str = "bindy.firestoned.io/zone-epoch";
 /// Finalizer of Bind9Cluster (cascade deletion of its instances).
 pub const FINALIZER_CLUSTER: &str = "bindy.firestoned.io/cluster-instances";
 /// Finalizer of records (the RRset is removed from BIND before the object goes).
