@@ -249,33 +249,6 @@ pub async fn run_controllers(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff_delay(1), Duration::from_millis(250));
-        assert_eq!(backoff_delay(2), Duration::from_millis(500));
-        assert_eq!(backoff_delay(5), Duration::from_secs(4));
-        assert_eq!(backoff_delay(40), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn errors_say_whether_retrying_helps() {
-        assert!(!retry_helps(&Error::InvalidSpec("x".into())));
-        assert!(retry_helps(&Error::Waiting("pods".into())));
-        let conflict = Error::DnsRcode {
-            server: "127.0.0.1:53".parse().unwrap(),
-            operation: "UPDATE",
-            zone: "example.com".into(),
-            rcode: "YXRRSET".into(),
-            detail: String::new(),
-        };
-        assert!(!retry_helps(&conflict));
-    }
-}
-
 /// The whole operator: reflectors + controllers, under leader election when `lease` is given.
 /// Returns when `shutdown` resolves (the `bindy` binary and the end-to-end tests both run this).
 pub async fn run_operator(
@@ -374,4 +347,31 @@ where
         return Ok(Action::await_change());
     }
     apply(obj).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff_delay(1), Duration::from_millis(250));
+        assert_eq!(backoff_delay(2), Duration::from_millis(500));
+        assert_eq!(backoff_delay(5), Duration::from_secs(4));
+        assert_eq!(backoff_delay(40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn errors_say_whether_retrying_helps() {
+        assert!(!retry_helps(&Error::InvalidSpec("x".into())));
+        assert!(retry_helps(&Error::Waiting("pods".into())));
+        let conflict = Error::DnsRcode {
+            server: "127.0.0.1:53".parse().unwrap(),
+            operation: "UPDATE",
+            zone: "example.com".into(),
+            rcode: "YXRRSET".into(),
+            detail: String::new(),
+        };
+        assert!(!retry_helps(&conflict));
+    }
 }
