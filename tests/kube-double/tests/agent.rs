@@ -24,8 +24,10 @@ fn named_conf(rndc: &TsigKey, extra_zone: bool) -> String {
     let mut conf = format!(
         "{}controls {{ inet * port 953 allow {{ any; }} keys {{ \"{}\"; }}; }};\n\
          options {{\n  directory \"/var/cache/bind\";\n  listen-on {{ any; }};\n  recursion no;\n}};\n\
-         zone \"example.com\" {{\n  type primary;\n  file \"/etc/bind/example.com.db\";\n}};\n",
+         zone \"example.com\" {{\n  type primary;\n  file \"/etc/bind/example.com.db\";\n  \
+         journal \"example.com.jnl\";\n  allow-update {{ key \"{}\"; }};\n}};\n",
         rndc.named_conf_stanza(),
+        rndc.name,
         rndc.name
     );
     if extra_zone {
@@ -72,7 +74,7 @@ fn dig(ip: &str, name: &str) -> Option<String> {
 }
 
 fn tools_present() -> bool {
-    let ok = bindy_tests::named::require_tools(&["named", "dig"]);
+    let ok = bindy_tests::named::require_tools(&["named", "dig", "nsupdate", "rndc"]);
     assert!(
         ok || std::env::var("CI").as_deref() != Ok("true"),
         "named and dig are required in CI"
@@ -135,7 +137,33 @@ async fn statefulset_runs_named_and_answers_dig() {
     let s = stss.get_status("dns").await.unwrap();
     assert_eq!(s.status.unwrap().ready_replicas, Some(1));
 
-    // named killed: the pod turns not ready, named is restarted and answers again
+    // a dynamic update lands in the journal on the pod's claim (relative to `directory`)...
+    let nsupdate = bindy_tests::named::find_tool("nsupdate").expect("nsupdate");
+    let script = format!(
+        "server {ip} 53\nzone example.com\nupdate add dyn.example.com 300 A 192.0.2.99\nsend\n"
+    );
+    let mut child = std::process::Command::new(nsupdate)
+        .args(["-y", &rndc_key.dig_y_arg()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "nsupdate");
+    assert_eq!(dig(&ip, "dyn.example.com").as_deref(), Some("192.0.2.99"));
+    assert!(
+        root.path()
+            .join("claims/default/cache-dns-0/example.com.jnl")
+            .exists(),
+        "journal on the claim"
+    );
+
+    // ...so after named is killed and restarted (pod not ready, then ready) it is still served
     let pid_file = root.path().join("pods/default/dns-0/containers/bind9/pid");
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     std::process::Command::new("kill")
@@ -147,11 +175,15 @@ async fn statefulset_runs_named_and_answers_dig() {
         let restarts = p.status.as_ref()?.container_statuses.as_ref()?[0].restart_count;
         (restarts == 1
             && ready_pod().await.is_some()
-            && dig(&ip, "www.example.com").as_deref() == Some("192.0.2.10"))
+            && dig(&ip, "www.example.com").as_deref() == Some("192.0.2.10")
+            && dig(&ip, "dyn.example.com").as_deref() == Some("192.0.2.99"))
         .then_some(())
     })
     .await;
-    assert!(back.is_some(), "named restarted after a kill");
+    assert!(
+        back.is_some(),
+        "named restarted after a kill, journaled update kept"
+    );
     assert_ne!(std::fs::read_to_string(&pid_file).unwrap(), pid);
 
     // ConfigMap change: not in the pod's folder at once, there after the sync delay

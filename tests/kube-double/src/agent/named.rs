@@ -2,10 +2,11 @@
 //! (`bindy_tests::named::NamedBuilder`), with the pod's own `named.conf` (from its volumes).
 //!
 //! The pod's config is used as written, except for what cannot work outside a container:
-//! mounted paths are remapped to the host folders; in `options`, the file locations
-//! (`directory`, `pid-file`, `lock-file`, `session-keyfile`, `managed-keys-directory`,
-//! `dump-file`, `statistics-file`) move into the fixture's private dir and `listen-on` becomes
-//! the pod IP only; the `controls` statement is re-rendered on the pod IP and rndc port,
+//! mounted paths are remapped to the host folders (so `directory`, journals and zone files land
+//! on the pod's volumes and persist across restarts); in `options`, the per-process files
+//! (`pid-file`, `lock-file`, `session-keyfile`, `dump-file`, `statistics-file`) move into the
+//! fixture's private dir (as do `directory`/`managed-keys-directory` when the pod sets none) and
+//! `listen-on` becomes the pod IP only; the `controls` statement is re-rendered on the pod IP and rndc port,
 //! accepting the pod's own rndc keys plus the fixture's (which the fixture's readiness check
 //! uses). Hand-written: named.conf has no maintained Rust parser, and only statement
 //! boundaries (braces, semicolons, quotes, comments) matter here.
@@ -120,28 +121,39 @@ fn quoted(s: &str) -> Vec<String> {
     s.split('"').skip(1).step_by(2).map(String::from).collect()
 }
 
+/// Per-process files, always moved into the fixture's private dir.
 const MOVED: &[&str] = &[
-    "directory",
     "pid-file",
     "lock-file",
     "session-keyfile",
-    "managed-keys-directory",
     "dump-file",
     "statistics-file",
     "listen-on",
     "listen-on-v6",
 ];
 
+/// Kept from the pod's config when present (remapped to the pod's volumes, so journals, zones
+/// added by rndc or catalog, and managed keys persist on the claim across restarts, as in a
+/// pod); the fixture's dir otherwise.
+const KEPT_DIRS: &[&str] = &["directory", "managed-keys-directory"];
+
 /// Adapt a pod's (already remapped) named.conf to run on the host with the fixture's paths.
 pub fn adapt_conf(conf: &str, p: &NamedPaths) -> String {
     let d = p.dir.display();
     let fixed = format!(
-        "\tdirectory \"{d}\";\n\tpid-file \"{d}/named.pid\";\n\tlock-file \"{d}/named.lock\";\n\
-         \tsession-keyfile \"{d}/session.key\";\n\tmanaged-keys-directory \"{d}\";\n\
+        "\tpid-file \"{d}/named.pid\";\n\tlock-file \"{d}/named.lock\";\n\
+         \tsession-keyfile \"{d}/session.key\";\n\
          \tdump-file \"{d}/named_dump.db\";\n\tstatistics-file \"{d}/named.stats\";\n\
          \tlisten-on port {} {{ {}; }};\n\tlisten-on-v6 {{ none; }};\n",
         p.port, p.ip
     );
+    let default_dirs = |given: &[String]| -> String {
+        KEPT_DIRS
+            .iter()
+            .filter(|k| !given.iter().any(|g| g == *k))
+            .map(|k| format!("\t{k} \"{d}\";\n"))
+            .collect()
+    };
     let mut out = String::new();
     let mut saw_options = false;
     let mut keys = vec![p.rndc_key.name.clone()];
@@ -151,7 +163,10 @@ pub fn adapt_conf(conf: &str, p: &NamedPaths) -> String {
                 saw_options = true;
                 out.push_str("options {\n");
                 out.push_str(&fixed);
-                for s in statements(body(&stmt)) {
+                let inner = statements(body(&stmt));
+                let given: Vec<String> = inner.iter().map(|s| keyword(s).to_string()).collect();
+                out.push_str(&default_dirs(&given));
+                for s in inner {
                     if !MOVED.contains(&keyword(&s)) {
                         out.push_str(&format!("\t{s};\n"));
                     }
@@ -167,7 +182,7 @@ pub fn adapt_conf(conf: &str, p: &NamedPaths) -> String {
         }
     }
     if !saw_options {
-        out = format!("options {{\n{fixed}}};\n{out}");
+        out = format!("options {{\n{fixed}{}}};\n{out}", default_dirs(&[]));
     }
     keys.dedup();
     let keys: String = keys.iter().map(|k| format!("\"{k}\"; ")).collect();
@@ -299,8 +314,16 @@ mod tests {
                     zone \"example.com\" { type primary; file \"/h/zones/example.com.db\"; };\n";
         let out = adapt_conf(conf, &paths);
         assert!(out.contains("include \"/h/keys/rndc.key\";"));
-        assert!(out.contains("directory \"/tmp/x\";"));
-        assert!(!out.contains("/var/cache/bind"));
+        assert!(
+            out.contains("directory \"/var/cache/bind\";"),
+            "the pod's (remapped) directory is kept"
+        );
+        assert!(out.contains("managed-keys-directory \"/tmp/x\";"));
+        assert!(out.contains("pid-file \"/tmp/x/named.pid\";"));
+        assert!(
+            adapt_conf("zone \"a\" { type primary; file \"/z\"; };", &paths)
+                .contains("directory \"/tmp/x\";")
+        );
         assert!(out.contains("listen-on port 53 { 127.64.0.9; };"));
         assert!(!out.contains("any;"), "{out}");
         assert!(out.contains("recursion no;") && out.contains("allow-transfer { key \"xfer\"; };"));
