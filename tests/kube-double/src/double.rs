@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::server::{handle, Shared};
 use crate::store::Store;
 
@@ -63,6 +63,8 @@ impl ApiServerDouble {
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // e.g. out of file descriptors: back off instead of spinning
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
                 let shared = shared.clone();
@@ -112,6 +114,65 @@ impl ApiServerDouble {
         let mut cfg = kube::Config::new(self.url.parse::<http::Uri>()?);
         cfg.default_namespace = "default".into();
         Ok(kube::Client::try_from(cfg)?)
+    }
+
+    /// Create (or replace) every object of the YAML manifests at `path` (a file or a folder
+    /// of `.yaml`/`.yml` files, multi-document allowed), in file order, straight into the
+    /// store: what `kubectl apply -f` does, without kubectl. Returns `kind/name` per object.
+    pub fn apply_manifests(&self, path: &Path) -> Result<Vec<String>> {
+        let mut files: Vec<std::path::PathBuf> = if path.is_dir() {
+            std::fs::read_dir(path)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect()
+        } else {
+            vec![path.to_path_buf()]
+        };
+        files.sort();
+        let mut done = Vec::new();
+        for f in files {
+            let text = std::fs::read_to_string(&f)?;
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let v: serde_json::Value = serde::Deserialize::deserialize(doc)
+                    .map_err(|e| Error::Api(format!("{}: {e}", f.display())))?;
+                if v.is_null() {
+                    continue;
+                }
+                done.push(self.apply_value(v)?);
+            }
+        }
+        Ok(done)
+    }
+
+    fn apply_value(&self, v: serde_json::Value) -> Result<String> {
+        let api_version = v["apiVersion"].as_str().unwrap_or_default().to_string();
+        let kind = v["kind"].as_str().unwrap_or_default().to_string();
+        let name = v
+            .pointer("/metadata/name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let rt = self
+            .store
+            .registry()
+            .find_kind(&api_version, &kind)
+            .ok_or_else(|| Error::Api(format!("no resource serves {api_version} {kind}")))?;
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
+        let ns = v
+            .pointer("/metadata/namespace")
+            .and_then(|n| n.as_str())
+            .map(String::from)
+            .or_else(|| rt.namespaced.then(|| "default".to_string()));
+        let t = self
+            .store
+            .target(group, version, &rt.plural, ns)
+            .ok_or_else(|| Error::Api(format!("no resource serves {api_version} {kind}")))?;
+        let result = match self.store.get(&t, &name) {
+            Ok(_) => self.store.replace(&t, &name, v, false),
+            Err(_) => self.store.create(&t, v),
+        };
+        result.map_err(|e| Error::Api(e.to_string()))?;
+        Ok(format!("{}/{name}", kind.to_lowercase()))
     }
 
     /// The kubeconfig text pointing at this double (context `kube-double`).

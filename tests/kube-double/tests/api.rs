@@ -616,3 +616,34 @@ async fn list_pagination() {
     assert_eq!(pages, 3);
     assert_eq!(names, (0..7).map(|i| format!("p{i}")).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn apply_manifests_loads_deploy_crds_and_examples() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let crds = d.apply_manifests(&deploy.join("crds")).unwrap();
+    assert!(
+        crds.iter()
+            .any(|c| c == "customresourcedefinition/dnszones.bindy.firestoned.io"),
+        "{crds:?}"
+    );
+    let examples = d.apply_manifests(&deploy.join("examples")).unwrap();
+    assert!(
+        examples.iter().any(|e| e.starts_with("dnszone/")),
+        "{examples:?}"
+    );
+    let zones: Api<DynamicObject> = Api::namespaced_with(
+        d.client().unwrap(),
+        "default",
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("bindy.firestoned.io", "v1beta1", "DNSZone"),
+            "dnszones",
+        ),
+    );
+    assert!(!zones
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
