@@ -13,12 +13,12 @@ use crate::zonefile::{parse_ttl, Token};
 type R<T> = std::result::Result<T, String>;
 
 struct Toks<'a> {
-    t: &'a [Token],
+    t: &'a [Token<'a>],
     i: usize,
 }
 
 impl<'a> Toks<'a> {
-    fn next(&mut self, what: &str) -> R<&'a Token> {
+    fn next(&mut self, what: &str) -> R<&'a Token<'a>> {
         let t = self
             .t
             .get(self.i)
@@ -27,9 +27,9 @@ impl<'a> Toks<'a> {
         Ok(t)
     }
     fn word(&mut self, what: &str) -> R<&'a str> {
-        Ok(self.next(what)?.text.as_str())
+        Ok(self.next(what)?.text)
     }
-    fn rest(&mut self) -> &'a [Token] {
+    fn rest(&mut self) -> &'a [Token<'a>] {
         let r = &self.t[self.i.min(self.t.len())..];
         self.i = self.t.len();
         r
@@ -77,8 +77,8 @@ fn unescape(s: &str) -> R<Vec<u8>> {
     Ok(out)
 }
 
-fn char_string(t: &Token, out: &mut Vec<u8>) -> R<()> {
-    let v = unescape(&t.text)?;
+fn char_string(t: &Token<'_>, out: &mut Vec<u8>) -> R<()> {
+    let v = unescape(t.text)?;
     if v.len() > 255 {
         return Err("character-string longer than 255 bytes".into());
     }
@@ -99,9 +99,9 @@ fn hex(s: &str, out: &mut Vec<u8>) -> R<()> {
     Ok(())
 }
 
-fn base64(toks: &[Token], out: &mut Vec<u8>) -> R<()> {
+fn base64(toks: &[Token<'_>], out: &mut Vec<u8>) -> R<()> {
     use base64::Engine;
-    let s: String = toks.iter().map(|t| t.text.as_str()).collect();
+    let s: String = toks.iter().map(|t| t.text).collect();
     let v = base64::engine::general_purpose::STANDARD
         .decode(s.as_bytes())
         .map_err(|e| format!("bad base64: {e}"))?;
@@ -110,14 +110,14 @@ fn base64(toks: &[Token], out: &mut Vec<u8>) -> R<()> {
 }
 
 /// Convert a record's RDATA tokens into wire bytes.
-pub fn from_tokens(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
+pub fn from_tokens(rt: u16, tokens: &[Token<'_>], origin: &[u8]) -> R<Vec<u8>> {
     let mut t = Toks { t: tokens, i: 0 };
     let mut out = Vec::with_capacity(32);
     if tokens.first().is_some_and(|t| !t.quoted && t.text == "\\#") {
         t.i = 1;
         let len: usize = num(t.word("RFC 3597 length")?, "RFC 3597 length")?;
         for tok in t.rest() {
-            hex(&tok.text, &mut out)?;
+            hex(tok.text, &mut out)?;
         }
         if out.len() != len {
             return Err(format!(
@@ -198,12 +198,12 @@ pub fn from_tokens(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
             }
             out.push(tag.len() as u8);
             out.extend_from_slice(tag.as_bytes());
-            out.extend(unescape(&t.next("value")?.text)?);
+            out.extend(unescape(t.next("value")?.text)?);
         }
         256 => {
             out.extend(u16w(&mut t, "priority")?);
             out.extend(u16w(&mut t, "weight")?);
-            out.extend(unescape(&t.next("target")?.text)?);
+            out.extend(unescape(t.next("target")?.text)?);
         }
         rtype::DS | 59 => {
             out.extend(u16w(&mut t, "key tag")?);
@@ -214,7 +214,7 @@ pub fn from_tokens(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
                 return Err("missing digest".into());
             }
             for tok in rest {
-                hex(&tok.text, &mut out)?;
+                hex(tok.text, &mut out)?;
             }
         }
         48 | 60 => {
@@ -229,7 +229,7 @@ pub fn from_tokens(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
                 out.push(u8w(&mut t, "field")?);
             }
             for tok in t.rest() {
-                hex(&tok.text, &mut out)?;
+                hex(tok.text, &mut out)?;
             }
         }
         _ => return fallback(rt, tokens, origin),
@@ -260,7 +260,7 @@ fn check_wire(rt: u16, rd: &[u8]) -> R<()> {
 }
 
 /// Other types: hickory-proto's text parser (names made absolute first for SVCB/HTTPS).
-fn fallback(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
+fn fallback(rt: u16, tokens: &[Token<'_>], origin: &[u8]) -> R<Vec<u8>> {
     use hickory_proto::rr::{RData, RecordType};
     use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
     let mut words: Vec<String> = tokens
@@ -269,7 +269,7 @@ fn fallback(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
             if t.quoted {
                 format!("\"{}\"", t.text)
             } else {
-                t.text.clone()
+                t.text.to_string()
             }
         })
         .collect();
@@ -297,10 +297,10 @@ fn fallback(rt: u16, tokens: &[Token], origin: &[u8]) -> R<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn toks(s: &str) -> Vec<Token> {
+    fn toks(s: &str) -> Vec<Token<'_>> {
         s.split(' ')
             .map(|w| Token {
-                text: w.to_string(),
+                text: w,
                 quoted: false,
             })
             .collect()

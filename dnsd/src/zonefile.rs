@@ -16,21 +16,14 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::{name, rdata, rtype};
 
-/// One token of a record line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+/// One token of a record line: a slice of the zone text (escapes kept, quotes removed), so
+/// lexing a large file allocates nothing per token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
     /// Raw text, escapes kept (quotes removed).
-    pub text: String,
+    pub text: &'a str,
     /// Was it a quoted string?
     pub quoted: bool,
-}
-
-/// One logical line (parentheses joined).
-#[derive(Debug)]
-struct Entry {
-    line: usize,
-    blank_owner: bool,
-    tokens: Vec<Token>,
 }
 
 /// A record read from a zone file: owner and RDATA in wire format.
@@ -48,138 +41,145 @@ pub struct Record {
     pub rdata: Vec<u8>,
 }
 
-fn lex(text: &str) -> std::result::Result<Vec<Entry>, (usize, String)> {
-    let mut entries = Vec::new();
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut line = 1;
-    let mut depth = 0usize;
-    let mut cur: Option<Entry> = None;
-    let mut at_line_start = true;
-    while i < b.len() {
-        let c = b[i];
-        match c {
-            b'\n' => {
-                line += 1;
-                i += 1;
-                if depth == 0 {
-                    if let Some(e) = cur.take() {
-                        entries.push(e);
-                    }
-                    at_line_start = true;
-                }
-                continue;
-            }
-            b';' => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b' ' | b'\t' | b'\r' => {
-                if at_line_start && depth == 0 && cur.is_none() {
-                    cur = Some(Entry {
-                        line,
-                        blank_owner: true,
-                        tokens: Vec::new(),
-                    });
-                }
-                at_line_start = false;
-                i += 1;
-                continue;
-            }
-            _ => {}
-        }
-        at_line_start = false;
-        let entry = cur.get_or_insert_with(|| Entry {
-            line,
-            blank_owner: false,
-            tokens: Vec::new(),
-        });
-        match c {
-            b'(' => {
-                depth += 1;
-                i += 1;
-            }
-            b')' => {
-                if depth == 0 {
-                    return Err((line, "unbalanced ')'".into()));
-                }
-                depth -= 1;
-                i += 1;
-            }
-            b'"' => {
-                let start_line = line;
-                i += 1;
-                let mut s = Vec::new();
-                loop {
-                    let Some(&d) = b.get(i) else {
-                        return Err((start_line, "unterminated quoted string".into()));
-                    };
-                    match d {
-                        b'"' => {
-                            i += 1;
-                            break;
+/// Streaming lexer: one logical line (parentheses joined) at a time.
+struct Lexer<'a> {
+    text: &'a str,
+    i: usize,
+    line: usize,
+}
+
+type LexResult = std::result::Result<(usize, bool), (usize, String)>;
+
+impl<'a> Lexer<'a> {
+    /// The next non-empty logical line into `toks`: `(line of its first token, blank owner)`.
+    fn next_entry(&mut self, toks: &mut Vec<Token<'a>>) -> Option<LexResult> {
+        toks.clear();
+        let text = self.text;
+        let b = text.as_bytes();
+        let mut depth = 0usize;
+        let mut first_line = self.line;
+        let mut blank_owner = false;
+        let mut at_line_start = true;
+        while self.i < b.len() {
+            let c = b[self.i];
+            match c {
+                b'\n' => {
+                    self.line += 1;
+                    self.i += 1;
+                    if depth == 0 {
+                        if !toks.is_empty() {
+                            return Some(Ok((first_line, blank_owner)));
                         }
-                        b'\\' => {
-                            s.push(d);
-                            if let Some(&n) = b.get(i + 1) {
-                                s.push(n);
-                                if n == b'\n' {
-                                    line += 1;
+                        at_line_start = true;
+                        blank_owner = false;
+                    }
+                    continue;
+                }
+                b';' => {
+                    while self.i < b.len() && b[self.i] != b'\n' {
+                        self.i += 1;
+                    }
+                    continue;
+                }
+                b' ' | b'\t' | b'\r' => {
+                    if at_line_start && depth == 0 && toks.is_empty() {
+                        blank_owner = true;
+                    }
+                    at_line_start = false;
+                    self.i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            at_line_start = false;
+            if toks.is_empty() && depth == 0 {
+                first_line = self.line;
+            }
+            match c {
+                b'(' => {
+                    depth += 1;
+                    self.i += 1;
+                }
+                b')' => {
+                    if depth == 0 {
+                        return Some(Err((self.line, "unbalanced ')'".into())));
+                    }
+                    depth -= 1;
+                    self.i += 1;
+                }
+                b'"' => {
+                    let start_line = self.line;
+                    let start = self.i + 1;
+                    let mut j = start;
+                    loop {
+                        match b.get(j) {
+                            None => {
+                                return Some(Err((start_line, "unterminated quoted string".into())))
+                            }
+                            Some(b'"') => break,
+                            Some(b'\\') => {
+                                if b.get(j + 1) == Some(&b'\n') {
+                                    self.line += 1;
                                 }
+                                j += 2;
                             }
-                            i += 2;
-                        }
-                        b'\n' => {
-                            line += 1;
-                            s.push(d);
-                            i += 1;
-                        }
-                        _ => {
-                            s.push(d);
-                            i += 1;
+                            Some(b'\n') => {
+                                self.line += 1;
+                                j += 1;
+                            }
+                            Some(_) => j += 1,
                         }
                     }
+                    let Some(t) = text.get(start..j) else {
+                        return Some(Err((start_line, "invalid escape in quoted string".into())));
+                    };
+                    toks.push(Token {
+                        text: t,
+                        quoted: true,
+                    });
+                    self.i = j + 1;
                 }
-                let text =
-                    String::from_utf8(s).map_err(|_| (start_line, "invalid UTF-8".to_string()))?;
-                entry.tokens.push(Token { text, quoted: true });
-            }
-            _ => {
-                let mut s = Vec::new();
-                while let Some(&d) = b.get(i) {
-                    match d {
-                        b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
-                        b'\\' => {
-                            s.push(d);
-                            if let Some(&n) = b.get(i + 1) {
-                                s.push(n);
+                _ => {
+                    let start = self.i;
+                    let mut j = start;
+                    while let Some(&d) = b.get(j) {
+                        match d {
+                            b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"' => break,
+                            b'\\' => {
+                                if b.get(j + 1) == Some(&b'\n') {
+                                    self.line += 1;
+                                }
+                                j += 2;
                             }
-                            i += 2;
-                        }
-                        _ => {
-                            s.push(d);
-                            i += 1;
+                            _ => j += 1,
                         }
                     }
+                    let j = j.min(b.len());
+                    // Delimiters are ASCII; a backslash before a multi-byte character can
+                    // leave `j` inside it, which `get` rejects instead of panicking.
+                    let Some(t) = text.get(start..j) else {
+                        return Some(Err((
+                            self.line,
+                            "backslash before a non-ASCII character".into(),
+                        )));
+                    };
+                    toks.push(Token {
+                        text: t,
+                        quoted: false,
+                    });
+                    self.i = j;
                 }
-                let text = String::from_utf8(s).map_err(|_| (line, "invalid UTF-8".to_string()))?;
-                entry.tokens.push(Token {
-                    text,
-                    quoted: false,
-                });
             }
         }
+        if depth != 0 {
+            return Some(Err((self.line, "unbalanced '(' at end of file".into())));
+        }
+        if toks.is_empty() {
+            None
+        } else {
+            Some(Ok((first_line, blank_owner)))
+        }
     }
-    if depth != 0 {
-        return Err((line, "unbalanced '(' at end of file".into()));
-    }
-    if let Some(e) = cur.take() {
-        entries.push(e);
-    }
-    entries.retain(|e| !e.tokens.is_empty());
-    Ok(entries)
 }
 
 /// Parse a TTL: plain seconds or BIND units (`1w2d3h4m5s`).
@@ -254,12 +254,17 @@ fn parse_into(
         line,
         reason,
     };
-    let entries = lex(text).map_err(|(l, r)| err(l, r))?;
-    for e in entries {
-        let line = e.line;
-        let first = &e.tokens[0];
-        if !e.blank_owner && !first.quoted && first.text.starts_with('$') {
-            let arg = |k: usize| e.tokens.get(k).map(|t| t.text.as_str());
+    let mut lexer = Lexer {
+        text,
+        i: 0,
+        line: 1,
+    };
+    let mut toks: Vec<Token> = Vec::with_capacity(16);
+    while let Some(entry) = lexer.next_entry(&mut toks) {
+        let (line, blank_owner) = entry.map_err(|(l, r)| err(l, r))?;
+        let first = toks[0];
+        if !blank_owner && !first.quoted && first.text.starts_with('$') {
+            let arg = |k: usize| toks.get(k).map(|t| t.text);
             match first.text.to_ascii_uppercase().as_str() {
                 "$ORIGIN" => {
                     let o = arg(1).ok_or_else(|| err(line, "$ORIGIN without a name".into()))?;
@@ -300,35 +305,34 @@ fn parse_into(
             continue;
         }
         let mut k = 0;
-        let owner = if e.blank_owner {
+        let owner = if blank_owner {
             ctx.last_owner
                 .clone()
                 .ok_or_else(|| err(line, "record without an owner name".into()))?
         } else {
             k = 1;
-            name::from_text(&first.text, Some(&ctx.origin)).map_err(|r| err(line, r))?
+            name::from_text(first.text, Some(&ctx.origin)).map_err(|r| err(line, r))?
         };
         let mut ttl = None;
         let mut class = None;
         let rt = loop {
-            let t = e
-                .tokens
+            let t = toks
                 .get(k)
                 .ok_or_else(|| err(line, "missing record type".into()))?;
             k += 1;
             if ttl.is_none() && !t.quoted {
-                if let Some(v) = parse_ttl(&t.text) {
+                if let Some(v) = parse_ttl(t.text) {
                     ttl = Some(v);
                     continue;
                 }
             }
             if class.is_none() {
-                if let Some(c) = rtype::class_from_text(&t.text) {
+                if let Some(c) = rtype::class_from_text(t.text) {
                     class = Some(c);
                     continue;
                 }
             }
-            break rtype::from_text(&t.text)
+            break rtype::from_text(t.text)
                 .ok_or_else(|| err(line, format!("unknown record type '{}'", t.text)))?;
         };
         if let Some(c) = class {
@@ -348,8 +352,7 @@ fn parse_into(
                 ),
             ));
         }
-        let rdata =
-            rdata::from_tokens(rt, &e.tokens[k..], &ctx.origin).map_err(|r| err(line, r))?;
+        let rdata = rdata::from_tokens(rt, &toks[k..], &ctx.origin).map_err(|r| err(line, r))?;
         let ttl = match ttl {
             Some(t) => {
                 ctx.last_ttl = Some(t);

@@ -85,3 +85,26 @@ proptest! {
         check(&q, tcp);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+
+    /// The zone-file parser rejects garbage with an error, never a panic (multi-byte
+    /// characters after backslashes, unbalanced quotes and parentheses included).
+    #[test]
+    fn zone_text_never_panics(
+        body in proptest::collection::vec(
+            prop_oneof![
+                Just("\\".to_string()), Just("\"".to_string()), Just("(".to_string()), Just(")".to_string()),
+                Just("\n".to_string()), Just(" ".to_string()), Just(";".to_string()), Just("é".to_string()),
+                Just("A".to_string()), Just("TXT".to_string()), Just("1.2.3.4".to_string()), Just("$ORIGIN".to_string()),
+                Just("\\#".to_string()), Just("@".to_string()), any::<String>(),
+            ],
+            0..40,
+        )
+    ) {
+        let text = body.concat();
+        let origin = dnsd::name::from_text("example.com.", None).expect("origin");
+        let _ = dnsd::zonefile::parse_str(&text, Path::new("fuzz.zone"), &origin);
+    }
+}
