@@ -45,6 +45,9 @@ where
         .await
         .map_err(|e| Error::Runtime(format!("lease manager: {e}")))?;
     let (mut rx, handle) = manager.watch().await;
+    // If this future is dropped (a crash in tests, a runtime shutdown), the renewal task must
+    // die with it, or the lease would be renewed by a replica that no longer works.
+    let mut guard = AbortOnDrop(Some(handle));
     let work = async {
         loop {
             if rx.wait_for(|leader| *leader).await.is_err() {
@@ -68,6 +71,19 @@ where
     metrics.leader.set(0);
     // Dropping the receiver makes the manager release the lease so a standby takes over at once.
     drop(rx);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handle).await;
+    if let Some(handle) = guard.0.take() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), handle).await;
+    }
     Ok(())
+}
+
+/// Aborts the task when dropped.
+pub struct AbortOnDrop<T>(pub Option<tokio::task::JoinHandle<T>>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
+    }
 }

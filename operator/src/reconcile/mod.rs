@@ -276,11 +276,12 @@ pub async fn run_operator(
                         return;
                     }
                 };
+                let _guards: Vec<crate::leader::AbortOnDrop<()>> = tasks
+                    .into_iter()
+                    .map(|t| crate::leader::AbortOnDrop(Some(t)))
+                    .collect();
                 let ctx = Arc::new(Context::new(client, settings, stores, metrics, &identity));
                 run_controllers(ctx, stop).await;
-                for t in tasks {
-                    t.abort();
-                }
             }
         }
     };
