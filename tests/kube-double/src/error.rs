@@ -97,6 +97,11 @@ impl ApiError {
         e
     }
 
+    /// 409 Conflict of a server-side apply with fields owned by other managers.
+    pub fn apply_conflict(message: String) -> Self {
+        Self::new(409, "Conflict", message)
+    }
+
     /// 422 Invalid with one cause per offending field.
     pub fn invalid(
         kind_group: &str,

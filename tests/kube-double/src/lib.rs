@@ -24,7 +24,8 @@
 //!   vanish with it.
 //! - One global resourceVersion; list, get, create, replace, delete, deletecollection; JSON
 //!   merge patch, JSON patch, strategic merge patch (lists of objects merged by a guessed merge
-//!   key), server-side apply (single manager per object, see [`write`]).
+//!   key), server-side apply (per-manager applied configurations, field ownership and
+//!   conflicts, see [`write`] and [`ownership`]).
 //! - Watches: `watch`, `resourceVersion` (replay from a bounded history, 410 Gone outside it,
 //!   as an `ERROR` event), `allowWatchBookmarks`, `timeoutSeconds`, `sendInitialEvents`
 //!   (streaming lists with the `k8s.io/initial-events-end` bookmark); objects entering or
@@ -52,8 +53,9 @@
 //! plugins; TLS; aggregated APIs and aggregated discovery (kubectl falls back to the legacy
 //! documents); OpenAPI publishing (`/openapi/v2|v3` answer 404: use `kubectl --validate=false`);
 //! protobuf; version conversion between CRD versions (objects are stored once and relabelled);
-//! `managedFields` and apply conflicts between field managers; the Go types' exact
-//! strategic-merge keys and the `$setElementOrder`/`$retainKeys` directives; `dryRun`;
+//! `managedFields` in responses (apply conflicts are modelled per leaf field, see
+//! [`ownership`]); the Go types' exact strategic-merge keys and the `$setElementOrder`/
+//! `$retainKeys` directives; `dryRun`;
 //! snapshot-consistent pagination (`limit`/`continue` page through the current state);
 //! `blockOwnerDeletion`; graceful pod termination; built-in validation of core kinds beyond
 //! names and labels; scheduling, kube-proxy, Service routing, DNS, Endpoints; quotas and
@@ -64,6 +66,7 @@ pub mod error;
 pub mod events;
 mod gc;
 pub mod names;
+pub mod ownership;
 pub mod patch;
 pub mod resources;
 pub mod selectors;

@@ -186,6 +186,8 @@ async fn route(
     let table = accept.contains("as=Table");
     let mut t = t;
     t.metadata_only = !table && accept.contains("as=PartialObjectMetadata");
+    t.field_manager = q.get("fieldManager").cloned();
+    t.force = truthy(q, "force");
     let list_kind = |t: &Target| {
         if t.metadata_only {
             (

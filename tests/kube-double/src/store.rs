@@ -60,6 +60,10 @@ pub struct Target {
     pub namespace: Option<String>,
     /// The client asked for `PartialObjectMetadata` (kube's metadata-only API).
     pub metadata_only: bool,
+    /// `fieldManager` of the request (server-side apply and ownership bookkeeping).
+    pub field_manager: Option<String>,
+    /// `force` of a server-side apply.
+    pub force: bool,
 }
 
 impl Target {
@@ -174,6 +178,8 @@ pub(crate) struct State {
     pub(crate) registry: Registry,
     /// Last applied configuration per (object, field manager), for server-side apply.
     pub(crate) applied: HashMap<(Key, String), Value>,
+    /// Field owners per object (see `ownership`).
+    pub(crate) owners: HashMap<Key, BTreeMap<String, String>>,
 }
 
 /// The double's storage. Cheap to share behind an `Arc`.
@@ -227,6 +233,7 @@ impl Store {
                 history_cap: history_cap.max(1),
                 registry: Registry::default(),
                 applied: HashMap::new(),
+                owners: HashMap::new(),
             }),
             tx,
             gc_wake: Notify::new(),
@@ -258,6 +265,8 @@ impl Store {
             version: version.to_string(),
             namespace: ns,
             metadata_only: false,
+            field_manager: None,
+            force: false,
         })
     }
 
@@ -286,6 +295,7 @@ impl Store {
         if kind == "DELETED" {
             st.objects.remove(&key);
             st.applied.retain(|(k, _), _| *k != key);
+            st.owners.remove(&key);
             self.gc_wake.notify_one();
         } else {
             st.objects.insert(key.clone(), obj.clone());

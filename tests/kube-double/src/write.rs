@@ -4,10 +4,10 @@
 //! concurrency (409 on a stale resourceVersion), the status subresource split, generation bumped
 //! on spec (non-metadata, non-status) change only, no-op writes not bumping the version,
 //! finalizers holding deletion, CRD schema defaulting/pruning/validation (422 naming the field).
-//! Server-side apply is simplified for a single field manager per object: the previous applied
-//! configuration of that manager is remembered, fields it dropped are removed, the rest is
-//! deep-merged (maps recursively, lists replaced atomically). Field ownership conflicts between
-//! managers are not modelled and `managedFields` is not maintained.
+//! Server-side apply, simplified: each manager's previous applied configuration is remembered,
+//! fields it dropped are removed, the rest is deep-merged (maps recursively, lists replaced
+//! atomically); leaf-field ownership and apply conflicts are in `ownership`; `managedFields` is
+//! not written into objects.
 
 use rand::Rng;
 use serde_json::{json, Value};
@@ -224,7 +224,11 @@ impl Store {
         normalise(&t, &mut body);
         validate(&t, &name, &mut body, None)?;
         let body = t.stamp(body);
-        Ok(t.present(self.commit(&mut st, key, body, "ADDED")))
+        let stored = self.commit(&mut st, key.clone(), body, "ADDED");
+        let manager = t.field_manager.clone().unwrap_or_else(|| "unknown".into());
+        let owners = st.owners.entry(key).or_default();
+        crate::ownership::record(owners, None, &stored, &manager, None);
+        Ok(t.present(stored))
     }
 
     fn defaults_on_create(
@@ -414,7 +418,27 @@ impl Store {
             .get(&t.key(name))
             .cloned()
             .ok_or_else(|| t.not_found(name))?;
-        self.write_update(&mut st, t, name, old, body, status)
+        let out = self.write_update(&mut st, t, name, old.clone(), body, status)?;
+        self.record_owners(&mut st, t, name, &old, None);
+        Ok(out)
+    }
+
+    /// Ownership bookkeeping after a successful write of `name` (see `ownership`).
+    fn record_owners(
+        &self,
+        st: &mut State,
+        t: &Target,
+        name: &str,
+        old: &Value,
+        applied: Option<&Value>,
+    ) {
+        let key = t.key(name);
+        let Some(new) = st.objects.get(&key).cloned() else {
+            return;
+        };
+        let manager = t.field_manager.clone().unwrap_or_else(|| "unknown".into());
+        let owners = st.owners.entry(key).or_default();
+        crate::ownership::record(owners, Some(old), &new, &manager, applied);
     }
 
     /// Patch an object (or its status). Server-side apply creates a missing object.
@@ -458,13 +482,23 @@ impl Store {
                 })?;
             }
             PatchKind::Apply(mgr) => {
+                let manager = t.field_manager.clone().unwrap_or_else(|| "default".into());
+                if !t.force {
+                    let owners = st.owners.get(&key).cloned().unwrap_or_default();
+                    let c = crate::ownership::conflicts(&owners, &old, &body, &manager);
+                    if !c.is_empty() {
+                        return Err(ApiError::apply_conflict(crate::ownership::message(&c)));
+                    }
+                }
                 if let Some(prev) = st.applied.get(&(key.clone(), mgr.clone())) {
                     remove_stale(&mut new, prev, &body, true);
                 }
                 deep_merge(&mut new, &body);
             }
         }
-        let out = self.write_update(&mut st, t, name, old, new, status)?;
+        let out = self.write_update(&mut st, t, name, old.clone(), new, status)?;
+        let applied = matches!(kind, PatchKind::Apply(_)).then_some(&body);
+        self.record_owners(&mut st, t, name, &old, applied);
         if let PatchKind::Apply(mgr) = kind {
             st.applied.insert((key, mgr.clone()), body);
         }

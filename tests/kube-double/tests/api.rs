@@ -647,3 +647,56 @@ async fn apply_manifests_loads_deploy_crds_and_examples() {
         .items
         .is_empty());
 }
+
+#[tokio::test]
+async fn apply_conflicts_between_managers() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let d = ApiServerDouble::start().await.unwrap();
+    let leases: Api<Lease> = Api::namespaced(d.client().unwrap(), "default");
+    let lock = |holder: &str| {
+        Patch::Apply(
+            json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "bindy-leader"}, "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}}),
+        )
+    };
+    leases
+        .patch("bindy-leader", &PatchParams::apply("pod-a"), &lock("pod-a"))
+        .await
+        .unwrap();
+    let e = api_err(
+        leases
+            .patch("bindy-leader", &PatchParams::apply("pod-b"), &lock("pod-b"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
+    assert!(
+        e.message
+            .contains("conflict with \"pod-a\": .spec.holderIdentity"),
+        "{}",
+        e.message
+    );
+    // the same values are no conflict; force takes over
+    leases.patch("bindy-leader", &PatchParams::apply("pod-b"), &Patch::Apply(json!({"apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease", "metadata": {"name": "bindy-leader"}, "spec": {"leaseDurationSeconds": 15}}))).await.unwrap();
+    let l = leases
+        .patch(
+            "bindy-leader",
+            &PatchParams::apply("pod-b").force(),
+            &lock("pod-b"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(l.spec.unwrap().holder_identity.as_deref(), Some("pod-b"));
+    let e = api_err(
+        leases
+            .patch("bindy-leader", &PatchParams::apply("pod-a"), &lock("pod-a"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        e.message.contains("conflict with \"pod-b\""),
+        "{}",
+        e.message
+    );
+}
