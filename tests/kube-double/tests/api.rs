@@ -700,3 +700,32 @@ async fn apply_conflicts_between_managers() {
         e.message
     );
 }
+
+#[tokio::test]
+async fn kube_discovery_sees_builtin_and_custom_groups() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    install_widget_crd(&client).await;
+    let discovery = kube::Discovery::new(client).run().await.unwrap();
+    assert!(discovery.has_group("apps"));
+    assert!(discovery.has_group("coordination.k8s.io"));
+    let (ar, caps) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "test.bindy.io",
+            "v1",
+            "Widget",
+        ))
+        .expect("custom resource discovered");
+    assert_eq!(ar.plural, "widgets");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    assert!(
+        caps.subresources
+            .iter()
+            .any(|(s, _)| s.plural == "widgets/status" || s.plural == "status"),
+        "{:?}",
+        caps.subresources
+            .iter()
+            .map(|(s, _)| s.plural.clone())
+            .collect::<Vec<_>>()
+    );
+}
