@@ -166,16 +166,28 @@ impl Zone {
             HashMap::with_capacity_and_hasher(records.len(), hasher());
         let mut count = 0;
         let mut ignored = 0;
+        let mut lower = [0u8; name::MAX_NAME];
         for r in records {
-            let key = name::lower(&r.name);
-            if !name::is_subdomain(&key, &origin_key) {
+            // Lower-case into a stack buffer: the key is allocated only for a new name.
+            let n = r.name.len().min(name::MAX_NAME);
+            for (d, s) in lower.iter_mut().zip(&r.name[..n]) {
+                *d = s.to_ascii_lowercase();
+            }
+            let key = &lower[..n];
+            if !name::is_subdomain(key, &origin_key) {
                 ignored += 1;
                 continue;
             }
-            let node = build.entry(key).or_insert_with(|| Node {
-                name: r.name.clone().into_boxed_slice(),
-                rrsets: Vec::new(),
-            });
+            if !build.contains_key(key) {
+                let node = Node {
+                    name: r.name.clone().into_boxed_slice(),
+                    rrsets: Vec::new(),
+                };
+                build.insert(key.into(), node);
+            }
+            let Some(node) = build.get_mut(key) else {
+                continue;
+            };
             match node.rrsets.iter_mut().find(|s| s.rtype == r.rtype) {
                 Some(set) => {
                     // RFC 2181 §5.2: one TTL per RRset; like named, the first one wins.
