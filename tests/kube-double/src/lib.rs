@@ -55,7 +55,7 @@
 //! protobuf; version conversion between CRD versions (objects are stored once and relabelled);
 //! `managedFields` in responses (apply conflicts are modelled per leaf field, see
 //! [`ownership`]); the Go types' exact strategic-merge keys and the `$setElementOrder`/
-//! `$retainKeys` directives; `dryRun`;
+//! `$retainKeys` directives;
 //! snapshot-consistent pagination (`limit`/`continue` page through the current state);
 //! `blockOwnerDeletion`; graceful pod termination; built-in validation of core kinds beyond
 //! names and labels; scheduling, kube-proxy, Service routing, DNS, Endpoints; quotas and

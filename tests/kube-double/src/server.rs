@@ -198,7 +198,14 @@ async fn route(
             (format!("{}List", t.rt.kind), t.rt.api_version(&t.version))
         }
     };
-    let store = &sh.store;
+    // dryRun=All: writes go to a scratch copy of the store
+    let scratch;
+    let store = if q.contains_key("dryRun") && *method != Method::GET {
+        scratch = sh.store.scratch_copy();
+        &scratch
+    } else {
+        &sh.store
+    };
     match (method.clone(), name) {
         (Method::GET, None) if truthy(q, "watch") => watch(sh, &t, q, filter()?, table),
         (Method::GET, Some(n)) if truthy(q, "watch") => {

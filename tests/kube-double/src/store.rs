@@ -169,6 +169,7 @@ impl Filter {
 }
 
 /// Mutable state behind the store's lock.
+#[derive(Clone)]
 pub(crate) struct State {
     pub(crate) objects: BTreeMap<Key, Value>,
     pub(crate) rv: u64,
@@ -245,6 +246,19 @@ impl Store {
             }
         }
         store
+    }
+
+    /// A throw-away copy of the current state, for `dryRun` requests: the write runs the same
+    /// code (validation, defaulting, conflicts) against the copy and nothing is persisted or
+    /// sent to watches.
+    pub fn scratch_copy(&self) -> Arc<Self> {
+        let state = self.lock().clone();
+        let (tx, _) = broadcast::channel(16);
+        Arc::new(Self {
+            state: Mutex::new(state),
+            tx,
+            gc_wake: Notify::new(),
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {

@@ -729,3 +729,32 @@ async fn kube_discovery_sees_builtin_and_custom_groups() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn dry_run_validates_without_persisting() {
+    let d = ApiServerDouble::start().await.unwrap();
+    let client = d.client().unwrap();
+    install_widget_crd(&client).await;
+    let ws: Api<DynamicObject> = Api::namespaced_with(client, "default", &widget_ar());
+    let rv = d.store().resource_version();
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    let w = ws
+        .create(&dry, &widget("dry", "example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.data["spec"]["ttl"], 3600,
+        "defaulted as a real create would be"
+    );
+    assert!(ws.get_opt("dry").await.unwrap().is_none(), "not persisted");
+    assert_eq!(d.store().resource_version(), rv);
+    let e = api_err(
+        ws.create(&dry, &widget("dry", "Bad_Zone"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(e.code, 422, "dry run still validates");
+}
