@@ -8,7 +8,7 @@
 //! version still being served, which is published only when the whole delta applied.
 //!
 //! Empty non-terminals: a [`ChildIndex`] counts the direct children of every name that has
-//! any (built once per AXFR'd version in one pass, O(n), then kept up to date by each delta
+//! any (built in the background once per AXFR'd or loaded version, O(n), then kept up to date by each delta
 //! and moved from version to version without copying). An added name gets its missing
 //! ancestors as empty nodes; a name whose last RRset goes is removed when it has no
 //! children, and so are empty ancestors left childless: O(depth) per name.

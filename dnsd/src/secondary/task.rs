@@ -48,10 +48,12 @@ pub fn spawn(
         last_ok: 0,
         persist: tx,
         persist_meta: meta_tx,
-        children: None,
+        children: Children::None,
     };
     if let Some((z, meta)) = stored {
         t.last_ok = meta.last_ok;
+        let zc = z.clone();
+        t.children = Children::Building(rt.spawn_blocking(move || delta::ChildIndex::build(&zc)));
         t.install(z, false);
         if now() >= meta.last_ok + meta.expire as u64 {
             tracing::warn!(zone = %t.ctl.name, "stored version expired while dnsd was down");
@@ -105,6 +107,25 @@ async fn writer(
     }
 }
 
+/// The child index of the current version (see [`delta::ChildIndex`]).
+enum Children {
+    None,
+    Building(tokio::task::JoinHandle<delta::ChildIndex>),
+    Ready(delta::ChildIndex),
+}
+
+impl Children {
+    /// The index, waiting for a background build; None when there is none (built by the
+    /// caller then).
+    async fn take(&mut self) -> Option<delta::ChildIndex> {
+        match std::mem::replace(self, Children::None) {
+            Children::Ready(i) => Some(i),
+            Children::Building(h) => h.await.ok(),
+            Children::None => None,
+        }
+    }
+}
+
 struct ZoneTask {
     sh: Arc<Shared>,
     ctl: Arc<ZoneCtl>,
@@ -112,8 +133,8 @@ struct ZoneTask {
     last_ok: u64,
     persist: watch::Sender<Option<(Arc<Zone>, Meta)>>,
     persist_meta: watch::Sender<Option<Meta>>,
-    /// Child counts of `current`, built at the first IXFR after an AXFR or a load.
-    children: Option<delta::ChildIndex>,
+    /// Child counts of `current`: ready, or being built in the background after an AXFR.
+    children: Children,
 }
 
 /// (refresh, retry, expire) of a version's SOA.
@@ -311,7 +332,7 @@ impl ZoneTask {
                     return Err("IXFR answer without a version to apply it to".into());
                 };
                 let ds = deltas.clone();
-                let idx = self.children.take();
+                let idx = self.children.take().await;
                 let r = tokio::task::spawn_blocking(move || {
                     let mut idx = idx.unwrap_or_else(|| delta::ChildIndex::build(&base));
                     delta::apply(&base, &ds, &mut idx).map(|z| (z, idx))
@@ -321,7 +342,7 @@ impl ZoneTask {
                 match r {
                     Ok((z, idx)) => {
                         st.transfer(true, true);
-                        self.children = Some(idx);
+                        self.children = Children::Ready(idx);
                         (z, deltas)
                     }
                     Err(e) => {
@@ -349,12 +370,17 @@ impl ZoneTask {
         tracing::info!(zone = %self.ctl.name, from = ?old, serial = zone.serial, records = zone.records,
             kind = if deltas.is_empty() { "AXFR" } else { "IXFR" },
             transfer_ms, ms = started.elapsed().as_millis() as u64, "new version");
-        if deltas.is_empty() {
-            self.children = None;
-        }
+        let full = deltas.is_empty();
         self.record_history(deltas);
         let z = Arc::new(zone);
         self.install(z.clone(), true);
+        if full {
+            // Off the publishing path, so the first IXFR after an AXFR finds it ready.
+            let zc = z.clone();
+            self.children = Children::Building(tokio::task::spawn_blocking(move || {
+                delta::ChildIndex::build(&zc)
+            }));
+        }
         if !self.ctl.catalog {
             xfr_out::notify_downstream(&self.sh, &z);
         }
