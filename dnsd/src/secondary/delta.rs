@@ -7,11 +7,12 @@
 //! O(d + touched shards · 4 096) however big the zone; untouched shards stay shared with the
 //! version still being served, which is published only when the whole delta applied.
 //!
-//! Empty non-terminals: a [`ChildIndex`] counts the direct children of every name that has
-//! any (built in the background once per AXFR'd or loaded version, O(n), then kept up to date by each delta
-//! and moved from version to version without copying). An added name gets its missing
-//! ancestors as empty nodes; a name whose last RRset goes is removed when it has no
-//! children, and so are empty ancestors left childless: O(depth) per name.
+//! Empty non-terminals: a [`ChildIndex`] counts the direct children of every name that
+//! has any. It is built in the background once per AXFR'd or loaded version (one O(n)
+//! pass), then kept up to date by each delta and moved, not copied, from version to
+//! version. An added name gets its missing ancestors as empty nodes; a name whose last
+//! RRset goes is removed when it has no children, and so are empty ancestors left
+//! childless: O(depth) per name.
 
 use std::collections::HashMap;
 use std::sync::Arc;
