@@ -212,3 +212,69 @@ fn zone_of_100k_records_transfers_and_serves() {
         ["h12345.big.test. 300 A 10.0.48.57"]
     );
 }
+
+#[test]
+fn notify_bursts_coalesce_and_the_latest_serial_is_served() {
+    if !tools_present() {
+        return;
+    }
+    let addr = dnsd_addr();
+    let ns = NamedBuilder::new()
+        .primary_zone("burst.test", &zone_text("burst.test", 1, 3600, 600, 86400))
+        .options("max-ixfr-ratio unlimited;")
+        .start()
+        .expect("named");
+    let dir = tempdir();
+    let d = Dnsd::start(
+        addr,
+        &dir.path().join("dnsd.log"),
+        &[
+            "--secondary".into(),
+            format!("burst.test={}", ns.addr()),
+            "--tsig-key".into(),
+            ns.paths().tsig_key_file().display().to_string(),
+        ],
+    );
+    d.wait("initial AXFR", 10, || {
+        !d.answer("www.burst.test.", rtype::A).is_empty()
+    });
+    let checks = "dnsd_secondary_soa_checks_total{zone=\"burst.test.\"}";
+    let before = d.metric(checks).unwrap_or(0.0);
+    // 50 NOTIFYs from the primary's address, with updates in between (BIND itself does not
+    // notify dnsd here): every one is answered, far fewer SOA checks run, none is lost.
+    let sock = UdpSocket::bind((ns.ip(), 0)).expect("udp on the primary's address");
+    sock.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let zone = dnsd::name::from_text("burst.test.", None).expect("name");
+    for round in 0..5u16 {
+        ns.nsupdate(&format!(
+            "update add r{round}.burst.test. 60 A 192.0.2.{round}"
+        ))
+        .expect("nsupdate");
+        for i in 0..10u16 {
+            let q = dnsd::secondary::msg::query(round * 10 + i, 4, true, &zone, rtype::SOA);
+            sock.send_to(&q, addr).expect("NOTIFY");
+        }
+    }
+    let mut buf = [0u8; 512];
+    for _ in 0..50 {
+        let n = sock.recv(&mut buf).expect("every NOTIFY answered");
+        assert_eq!(
+            dnsd::inspect::summarize(&buf[..n]).map(|s| s.rcode),
+            Some(0)
+        );
+    }
+    d.wait("the last update served", 10, || {
+        d.answer("r4.burst.test.", rtype::A) == ["r4.burst.test. 60 A 192.0.2.4"]
+    });
+    let serial = ns.soa_serial("burst.test").expect("dig").expect("serial");
+    d.wait("latest serial", 10, || {
+        d.metric("dnsd_secondary_serial{zone=\"burst.test.\"}") == Some(serial as f64)
+    });
+    let ran = d.metric(checks).unwrap_or(0.0) - before;
+    assert!(
+        (1.0..50.0).contains(&ran),
+        "50 NOTIFYs coalesced into {ran} SOA checks"
+    );
+    eprintln!("50 NOTIFYs -> {ran} SOA checks");
+}

@@ -28,6 +28,8 @@ pub struct ZoneStats {
     pub ixfr_failed: AtomicU64,
     /// SOA checks that failed.
     pub soa_failed: AtomicU64,
+    /// SOA checks made (one per primary tried).
+    pub soa_checks: AtomicU64,
     /// NOTIFYs accepted.
     pub notify_accepted: AtomicU64,
     /// NOTIFYs refused (unknown sender, bad or missing TSIG).
@@ -134,6 +136,12 @@ pub fn render<'a>(zones: impl Iterator<Item = &'a std::sync::Arc<ZoneCtl>>, now:
                 ),
             ]
         },
+    );
+    family(
+        "dnsd_secondary_soa_checks_total",
+        "counter",
+        "SOA checks made (NOTIFYs arriving during one coalesce into one more).",
+        &|z| one(z.stats.soa_checks.load(Relaxed)),
     );
     family(
         "dnsd_secondary_soa_check_failures_total",

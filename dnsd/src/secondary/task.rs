@@ -281,6 +281,7 @@ impl ZoneTask {
     async fn check(&mut self, p: &Primary) -> Result<(), String> {
         let ctl = self.ctl.clone();
         let st = &ctl.stats;
+        st.soa_checks.fetch_add(1, Relaxed);
         let theirs = match xfr::soa_serial(p, &self.ctl.origin).await {
             Ok(s) => s,
             Err(e) => {
