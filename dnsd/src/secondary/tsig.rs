@@ -251,7 +251,11 @@ pub fn verify_request<'k>(
         .find(|k| k.name == t.key && k.alg.wire() == t.alg)
         .ok_or(Reject::BadKey)?;
     let data = stripped(m, t);
-    if !mac_ok(key, &[&data, &key.vars(t.time, t.fudge, t.error, &t.other)], &t.mac) {
+    if !mac_ok(
+        key,
+        &[&data, &key.vars(t.time, t.fudge, t.error, &t.other)],
+        &t.mac,
+    ) {
         return Err(Reject::BadSig);
     }
     if !time_ok(t) {
@@ -476,7 +480,10 @@ mod tests {
             let mac = key.sign(&mut m, None);
             assert_eq!(mac.len(), key.alg.mac(b"", &[]).len(), "{alg}");
             let t = msg::parse(&m).unwrap().tsig.unwrap();
-            assert!(verify_request(&m, &t, std::slice::from_ref(&key)).is_ok(), "{alg}");
+            assert!(
+                verify_request(&m, &t, std::slice::from_ref(&key)).is_ok(),
+                "{alg}"
+            );
             let other = Arc::new(Key::new("k", "hmac-sha256", "c2VjcmV0").unwrap());
             if alg != "hmac-sha256" {
                 assert_eq!(
