@@ -1,6 +1,7 @@
 //! Command-line flags of the secondary side, flattened into dnsd's own (`#[command(flatten)]`):
 //!
-//! `--secondary example.com=127.0.0.1:5353[,192.0.2.1]` (repeatable; port 53 by default),
+//! `--secondary example.com=127.0.0.1:5353[,192.0.2.1][;key=NAME]` (repeatable; port 53 by
+//! default; `;key=` picks a key of the key file for the zone's primaries),
 //! `--catalog catalog.example=127.0.0.1:5353`, `--tsig-key FILE` (`tsig-keygen` format; the
 //! first key is used towards primaries and required from downstream secondaries, all keys
 //! in the file are accepted on NOTIFY), `--state-dir DIR`, `--notify ADDR:PORT` (repeatable),
@@ -33,7 +34,7 @@ use crate::zone::Store;
 /// The secondary side's flags.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct SecondaryArgs {
-    /// Follow a zone: NAME=PRIMARY[,PRIMARY...], PRIMARY = IP[:PORT] (repeatable).
+    /// Follow a zone: NAME=PRIMARY[,PRIMARY...][;key=KEYNAME], PRIMARY = IP[:PORT] (repeatable).
     #[arg(long = "secondary", value_name = "NAME=PRIMARY")]
     pub secondary: Vec<String>,
     /// Follow a catalog zone (RFC 9432) and all its members: NAME=PRIMARY[,...].
@@ -68,6 +69,8 @@ pub struct FileZone {
     pub name: String,
     /// Primaries, `IP[:PORT]`.
     pub primaries: Vec<String>,
+    /// Name of the key (in `tsig_key`) for this zone; default: the file's first key.
+    pub key: Option<String>,
 }
 
 /// The `[secondary]` table of dnsd's TOML file (same meaning as the flags).
@@ -108,8 +111,24 @@ pub fn parse_primary(s: &str) -> Result<SocketAddr> {
         .map_err(|_| Error::Config(format!("bad primary address '{s}'")))
 }
 
-fn parse_spec(s: &str, key: &Option<Arc<Key>>, catalog: bool) -> Result<ZoneSpec> {
+fn parse_spec(s: &str, keys: &[Arc<Key>], catalog: bool) -> Result<ZoneSpec> {
     let flag = if catalog { "--catalog" } else { "--secondary" };
+    // `;key=NAME` picks a key of the key file for this zone (default: the file's first).
+    let (s, key) = match s.split_once(";key=") {
+        Some((rest, kn)) => {
+            let want = crate::name::from_text(kn, Some(crate::name::ROOT))
+                .map(|n| crate::name::lower(&n))
+                .map_err(Error::Config)?;
+            let k = keys
+                .iter()
+                .find(|k| k.name[..] == want[..])
+                .ok_or_else(|| {
+                    Error::Config(format!("{flag} '{s}': no key '{kn}' in --tsig-key"))
+                })?;
+            (rest, Some(k.clone()))
+        }
+        None => (s, keys.first().cloned()),
+    };
     let (name, prims) = s
         .split_once('=')
         .filter(|(n, p)| !n.is_empty() && !p.is_empty())
@@ -134,7 +153,10 @@ impl SecondaryArgs {
     /// Add the TOML file's `[secondary]` table (flags keep precedence for single values).
     pub fn merge_file(&mut self, f: Option<&SecondaryFile>) {
         let Some(f) = f else { return };
-        let spec = |z: &FileZone| format!("{}={}", z.name, z.primaries.join(","));
+        let spec = |z: &FileZone| match &z.key {
+            Some(k) => format!("{}={};key={k}", z.name, z.primaries.join(",")),
+            None => format!("{}={}", z.name, z.primaries.join(",")),
+        };
         self.secondary.extend(f.zone.iter().map(spec));
         self.catalog.extend(f.catalog.iter().map(spec));
         if self.tsig_key.is_none() {
@@ -176,10 +198,10 @@ impl SecondaryArgs {
         let key = keys.first().cloned();
         let mut zones = Vec::new();
         for s in &self.secondary {
-            zones.push(parse_spec(s, &key, false)?);
+            zones.push(parse_spec(s, &keys, false)?);
         }
         for s in &self.catalog {
-            zones.push(parse_spec(s, &key, true)?);
+            zones.push(parse_spec(s, &keys, true)?);
         }
         let mut allow = self.allow_transfer.clone();
         allow.extend(self.notify.iter().map(|a| a.ip()));
@@ -241,5 +263,31 @@ mod tests {
         assert_eq!(a.secondary, ["a.test=127.0.0.1:5353,127.0.0.2"]);
         assert_eq!(a.config().unwrap().zones[0].primaries.len(), 2);
         assert!(toml::from_str::<SecondaryFile>("bogus = 1").is_err());
+        // Two keys: the first by default, another by name.
+        let dir = tempfile::tempdir().unwrap();
+        let kf = dir.path().join("k.key");
+        std::fs::write(
+            &kf,
+            "key \"one\" { algorithm hmac-sha256; secret \"YQ==\"; };\n\
+             key \"two\" { algorithm hmac-sha512; secret \"Yg==\"; };\n",
+        )
+        .unwrap();
+        let a = SecondaryArgs {
+            secondary: vec!["a.test=127.0.0.1".into(), "b.test=127.0.0.1;key=two".into()],
+            tsig_key: Some(kf.clone()),
+            ..Default::default()
+        };
+        let c = a.config().unwrap();
+        let kname = |i: usize| c.zones[i].primaries[0].key.as_ref().unwrap().name_text();
+        assert_eq!(
+            (kname(0), kname(1)),
+            ("one.".to_string(), "two.".to_string())
+        );
+        let bad = SecondaryArgs {
+            secondary: vec!["b.test=127.0.0.1;key=three".into()],
+            tsig_key: Some(kf),
+            ..Default::default()
+        };
+        assert!(bad.config().is_err());
     }
 }
