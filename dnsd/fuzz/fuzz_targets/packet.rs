@@ -15,8 +15,12 @@ fn zones() -> &'static ZoneSet {
     Z.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata");
         let mut s = ZoneSet::default();
-        s.insert(Arc::new(load_file("example.com.", &dir.join("example.com.zone")).expect("zone")));
-        s.insert(Arc::new(load_file("other.test.", &dir.join("other.test.zone")).expect("zone")));
+        s.insert(Arc::new(
+            load_file("example.com.", &dir.join("example.com.zone")).expect("zone"),
+        ));
+        s.insert(Arc::new(
+            load_file("other.test.", &dir.join("other.test.zone")).expect("zone"),
+        ));
         s
     })
 }
