@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
@@ -80,4 +81,28 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
+}
+
+pub fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name,
+        "labels": labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()},
+        "data": {"k": "v"}}))
+    .unwrap()
+}
+
+pub struct ApiErr {
+    pub code: u16,
+    pub reason: String,
+    pub message: String,
+}
+
+pub fn api_err(e: kube::Error) -> ApiErr {
+    match e {
+        kube::Error::Api(s) => ApiErr {
+            code: s.code,
+            reason: s.reason.clone(),
+            message: s.message.clone(),
+        },
+        other => panic!("expected API error, got {other:?}"),
+    }
 }
