@@ -2,7 +2,8 @@
 # dnsd as a secondary of BIND9 (issue 4), release build, real named on loopback.
 #   benches/propagation.sh        propagation latency: nsupdate on the primary → new answer
 #                                 on dnsd, p50/p99 over PROP_N (200) updates, (a) BIND's own
-#                                 NOTIFY only, (b) NOTIFY sent straight to dnsd by the updater
+#                                 NOTIFY only, (b) NOTIFY sent straight to dnsd by the updater;
+#                                 PROP_RECORDS=100000 makes the zone bigger
 #   benches/propagation.sh axfr   AXFR of an AXFR_N (1 000 000) record zone from BIND9: time
 #                                 until served and RSS, dnsd next to Knot (when installed)
 #   benches/propagation.sh delta  cost of applying one IXFR delta to an AXFR_N-record zone

@@ -9,7 +9,8 @@
 //! max per mode; the only assertions are that every change arrived and the last serial is
 //! the primary's (coalesced NOTIFYs must not lose the latest version).
 //!
-//! `PROP_N` sets the rounds per mode (default 200).
+//! `PROP_N` sets the rounds per mode (default 200), `PROP_RECORDS` adds records to the zone
+//! (default 0).
 
 mod secondary_support;
 
@@ -107,11 +108,25 @@ fn propagation_latency() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let addr = dnsd_addr();
+    let extra: u32 = std::env::var("PROP_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut text = zone_text("prop.test", 1, 3600, 600, 86400);
     text.push_str("v IN A 192.0.2.1\n");
+    for i in 0..extra {
+        text.push_str(&format!(
+            "h{i} A 10.{}.{}.{}\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    println!("zone of {} records", extra + 7);
     let ns = NamedBuilder::new()
         .primary_zone("prop.test", &text)
         .also_notify(addr)
+        .start_timeout(Duration::from_secs(120))
         .start()
         .expect("named");
     let dir = tempdir();
