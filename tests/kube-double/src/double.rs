@@ -117,8 +117,9 @@ impl ApiServerDouble {
     }
 
     /// Create (or replace) every object of the YAML manifests at `path` (a file or a folder
-    /// of `.yaml`/`.yml` files, multi-document allowed), in file order, straight into the
-    /// store: what `kubectl apply -f` does, without kubectl. Returns `kind/name` per object.
+    /// of `.yaml`/`.yml` files, multi-document allowed) straight into the store, Namespaces and
+    /// CRDs first, then in file order (Kustomization files are skipped): what
+    /// `kubectl apply -k` does, without kubectl. Returns `kind/name` per object.
     pub fn apply_manifests(&self, path: &Path) -> Result<Vec<String>> {
         let mut files: Vec<std::path::PathBuf> = if path.is_dir() {
             std::fs::read_dir(path)?
@@ -129,19 +130,26 @@ impl ApiServerDouble {
             vec![path.to_path_buf()]
         };
         files.sort();
-        let mut done = Vec::new();
+        let mut docs = Vec::new();
         for f in files {
             let text = std::fs::read_to_string(&f)?;
             for doc in serde_yaml::Deserializer::from_str(&text) {
                 let v: serde_json::Value = serde::Deserialize::deserialize(doc)
                     .map_err(|e| Error::Api(format!("{}: {e}", f.display())))?;
-                if v.is_null() {
+                // kustomize's own files are instructions, not objects
+                if v.is_null() || v["kind"] == "Kustomization" {
                     continue;
                 }
-                done.push(self.apply_value(v)?);
+                docs.push(v);
             }
         }
-        Ok(done)
+        // like kustomize: namespaces and CRDs before what lives in them
+        docs.sort_by_key(|v| match v["kind"].as_str() {
+            Some("Namespace") => 0,
+            Some("CustomResourceDefinition") => 1,
+            _ => 2,
+        });
+        docs.into_iter().map(|v| self.apply_value(v)).collect()
     }
 
     fn apply_value(&self, v: serde_json::Value) -> Result<String> {

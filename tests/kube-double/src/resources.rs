@@ -133,71 +133,49 @@ impl ResourceType {
     }
 }
 
+/// (group, version, plural, kind, namespaced, short names, has /status)
+type Builtin = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    &'static [&'static str],
+    bool,
+);
+
+#[rustfmt::skip]
+const BUILTINS: &[Builtin] = &[
+    ("", "v1", "namespaces", "Namespace", false, &["ns"], true),
+    ("", "v1", "pods", "Pod", true, &["po"], true),
+    ("", "v1", "services", "Service", true, &["svc"], true),
+    ("", "v1", "configmaps", "ConfigMap", true, &["cm"], false),
+    ("", "v1", "secrets", "Secret", true, &[], false),
+    ("", "v1", "events", "Event", true, &["ev"], false),
+    ("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false),
+    ("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], true),
+    ("events.k8s.io", "v1", "events", "Event", true, &["ev"], false),
+    ("apps", "v1", "statefulsets", "StatefulSet", true, &["sts"], true),
+    ("apps", "v1", "deployments", "Deployment", true, &["deploy"], true),
+    ("coordination.k8s.io", "v1", "leases", "Lease", true, &[], false),
+    ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"], true),
+    // stored, not enforced: so that `kubectl apply -f deploy/` works
+    ("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[], false),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[], false),
+    ("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[], false),
+    ("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], false),
+    ("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"], true),
+    ("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, &["netpol"], false),
+];
+
 /// All built-in kinds the double serves.
 pub fn builtins() -> Vec<ResourceType> {
-    use ResourceType as R;
-    vec![
-        R::builtin("", "v1", "namespaces", "Namespace", false, &["ns"], true),
-        R::builtin("", "v1", "pods", "Pod", true, &["po"], true),
-        R::builtin("", "v1", "services", "Service", true, &["svc"], true),
-        R::builtin("", "v1", "configmaps", "ConfigMap", true, &["cm"], false),
-        R::builtin("", "v1", "secrets", "Secret", true, &[], false),
-        R::builtin("", "v1", "events", "Event", true, &["ev"], false),
-        R::builtin(
-            "",
-            "v1",
-            "serviceaccounts",
-            "ServiceAccount",
-            true,
-            &["sa"],
-            false,
-        ),
-        R::builtin(
-            "events.k8s.io",
-            "v1",
-            "events",
-            "Event",
-            true,
-            &["ev"],
-            false,
-        ),
-        R::builtin(
-            "apps",
-            "v1",
-            "statefulsets",
-            "StatefulSet",
-            true,
-            &["sts"],
-            true,
-        ),
-        R::builtin(
-            "apps",
-            "v1",
-            "deployments",
-            "Deployment",
-            true,
-            &["deploy"],
-            true,
-        ),
-        R::builtin(
-            "coordination.k8s.io",
-            "v1",
-            "leases",
-            "Lease",
-            true,
-            &[],
-            false,
-        ),
-        R::builtin(
-            "apiextensions.k8s.io",
-            "v1",
-            "customresourcedefinitions",
-            "CustomResourceDefinition",
-            false,
-            &["crd", "crds"],
-            true,
-        ),
-    ]
+    BUILTINS
+        .iter()
+        .map(|(g, v, plural, kind, namespaced, short, status)| {
+            ResourceType::builtin(g, v, plural, kind, *namespaced, short, *status)
+        })
+        .collect()
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {

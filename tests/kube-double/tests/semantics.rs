@@ -171,6 +171,20 @@ async fn apply_manifests_loads_deploy_crds_and_examples() {
             .any(|c| c == "customresourcedefinition/dnszones.bindy.firestoned.io"),
         "{crds:?}"
     );
+    let operator = d.apply_manifests(&deploy.join("operator")).unwrap();
+    assert!(
+        operator.iter().any(|o| o.starts_with("clusterrole/")),
+        "{operator:?}"
+    );
+    assert!(
+        operator.iter().any(|o| o.starts_with("deployment/")),
+        "{operator:?}"
+    );
+    let dnsd = d.apply_manifests(&deploy.join("dnsd")).unwrap();
+    assert!(
+        dnsd.iter().any(|o| o.starts_with("statefulset/")),
+        "{dnsd:?}"
+    );
     let examples = d.apply_manifests(&deploy.join("examples")).unwrap();
     assert!(
         examples.iter().any(|e| e.starts_with("dnszone/")),
