@@ -38,6 +38,7 @@ impl Default for DoubleConfig {
 pub struct ApiServerDouble {
     url: String,
     store: Arc<Store>,
+    shared: Arc<Shared>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -59,7 +60,9 @@ impl ApiServerDouble {
             addr: addr.to_string(),
             bookmark_interval: cfg.bookmark_interval,
             shutdown: shutdown_rx.clone(),
+            pod_logs: std::sync::Mutex::new(None),
         });
+        let shared_handle = shared.clone();
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -91,6 +94,7 @@ impl ApiServerDouble {
         Ok(Self {
             url: format!("http://{addr}"),
             store,
+            shared: shared_handle,
             shutdown,
             tasks: vec![accept, gc],
         })
@@ -99,6 +103,15 @@ impl ApiServerDouble {
     /// Base URL, `http://127.0.0.1:<port>`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Serve `pods/{name}/log` (`kubectl logs`) from a node agent's root folder.
+    pub fn serve_pod_logs(&self, agent_root: &Path) {
+        *self
+            .shared
+            .pod_logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(agent_root.to_path_buf());
     }
 
     /// Direct access to the storage (for assertions that bypass HTTP).

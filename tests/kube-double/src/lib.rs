@@ -59,7 +59,7 @@
 //! snapshot-consistent pagination (`limit`/`continue` page through the current state);
 //! `blockOwnerDeletion`; graceful pod termination; built-in validation of core kinds beyond
 //! names and labels; scheduling, kube-proxy, Service routing, DNS, Endpoints; quotas and
-//! limits; `pods/log`, `exec`, `port-forward`; the real StatefulSet and Deployment
+//! limits; `exec`, `port-forward`; the real StatefulSet and Deployment
 //! controllers (the node agent stands in for StatefulSets).
 pub mod double;
 pub mod error;

@@ -26,6 +26,52 @@ pub(crate) struct Shared {
     pub(crate) addr: String,
     pub(crate) bookmark_interval: Duration,
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Node-agent root whose `pods/<ns>/<pod>/containers/<c>/log` files serve `pods/log`.
+    pub(crate) pod_logs: std::sync::Mutex<Option<std::path::PathBuf>>,
+}
+
+/// `GET .../pods/{name}/log[?container=c&tailLines=n]` from the node agent's log files.
+fn pod_log(
+    sh: &Shared,
+    ns: &str,
+    pod: &str,
+    q: &HashMap<String, String>,
+) -> Result<Response<Body>, ApiError> {
+    let root = sh
+        .pod_logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let dir = root
+        .map(|r| r.join("pods").join(ns).join(pod).join("containers"))
+        .ok_or_else(|| {
+            ApiError::bad_request("no node agent logs configured (ApiServerDouble::serve_pod_logs)")
+        })?;
+    let container = match q.get("container") {
+        Some(c) => c.clone(),
+        None => std::fs::read_dir(&dir)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .ok_or_else(|| ApiError::not_found("pods", "", "pods", pod))?,
+    };
+    let text = std::fs::read_to_string(dir.join(&container).join("log")).map_err(|_| {
+        ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{pod}\" has no log"
+        ))
+    })?;
+    let text = match q.get("tailLines").and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
+        }
+        None => text,
+    };
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Full::new(Bytes::from(text)).boxed_unsync())
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 fn json_response(code: u16, v: &Value) -> Response<Body> {
@@ -154,6 +200,11 @@ async fn route(
         .ok_or_else(|| ApiError::no_route(path))?;
     if t.rt.namespaced && t.namespace.is_none() && name.is_some() {
         return Err(ApiError::no_route(path));
+    }
+    if let (Some("log"), Some(n), true) =
+        (sub, name, t.rt.group.is_empty() && t.rt.plural == "pods")
+    {
+        return pod_log(sh, t.namespace.as_deref().unwrap_or("default"), n, q);
     }
     let status = match sub {
         None => false,

@@ -136,6 +136,13 @@ async fn statefulset_runs_named_and_answers_dig() {
     assert_eq!(dig(&ip, "www.example.com").as_deref(), Some("192.0.2.10"));
     let s = stss.get_status("dns").await.unwrap();
     assert_eq!(s.status.unwrap().ready_replicas, Some(1));
+    // `kubectl logs`: named's own log through pods/log
+    d.serve_pod_logs(root.path());
+    let log = pods
+        .logs("dns-0", &kube::api::LogParams::default())
+        .await
+        .unwrap();
+    assert!(log.contains("running"), "named's log: {log}");
 
     // a dynamic update lands in the journal on the pod's claim (relative to `directory`)...
     let nsupdate = bindy_tests::named::find_tool("nsupdate").expect("nsupdate");

@@ -284,6 +284,10 @@ impl Runtime for NamedRuntime {
         if let Some(pid) = named.pid() {
             std::fs::write(launch.scratch.join("pid"), pid.to_string())?;
         }
+        // the container log (`kubectl logs`) is named's own log in the fixture's dir
+        let log = launch.scratch.join("log");
+        let _ = std::fs::remove_file(&log);
+        std::os::unix::fs::symlink(named.paths().log_file(), &log)?;
         Ok(Box::new(NamedProcess {
             named,
             source: host,
