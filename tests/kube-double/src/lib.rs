@@ -25,7 +25,7 @@
 //! - One global resourceVersion; list, get, create, replace, delete, deletecollection; JSON
 //!   merge patch, JSON patch, strategic merge patch (lists of objects merged by a guessed merge
 //!   key), server-side apply (per-manager applied configurations, field ownership and
-//!   conflicts, see [`write`] and [`ownership`]).
+//!   conflicts, see [`mod@write`] and [`ownership`]).
 //! - Watches: `watch`, `resourceVersion` (replay from a bounded history, 410 Gone outside it,
 //!   as an `ERROR` event), `allowWatchBookmarks`, `timeoutSeconds`, `sendInitialEvents`
 //!   (streaming lists with the `k8s.io/initial-events-end` bookmark); objects entering or
