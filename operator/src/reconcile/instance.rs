@@ -155,16 +155,15 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
     };
     let primaries: Vec<IpAddr> =
         if inst.spec.role == ServerRole::Secondary && inst.spec.cluster_ref.is_some() {
-            let peers: Vec<Arc<Bind9Instance>> = ctx
-                .stores
-                .instances
-                .state()
+            // From the API: the primary's event that triggered this may not be in the store yet.
+            let peers: Vec<Bind9Instance> = api
+                .list(&ListParams::default())
+                .await?
+                .items
                 .into_iter()
-                .filter(|i| {
-                    i.namespace() == inst.namespace() && i.spec.cluster_ref == inst.spec.cluster_ref
-                })
+                .filter(|i| i.spec.cluster_ref == inst.spec.cluster_ref)
                 .collect();
-            let refs: Vec<&Bind9Instance> = peers.iter().map(|i| i.as_ref()).collect();
+            let refs: Vec<&Bind9Instance> = peers.iter().collect();
             pod_ips(&refs, ServerRole::Primary)
                 .iter()
                 .filter_map(|s| s.parse().ok())

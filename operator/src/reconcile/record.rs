@@ -26,7 +26,9 @@ use crate::bind9::notify::notify_all;
 use crate::bind9::update::Updater;
 use crate::context::{key_scope, Context};
 use crate::error::{Error, Result};
-use crate::resources::zone::{conflicts, kind_name, pod_ips, refers_to, RecordEntry};
+use crate::resources::zone::{
+    conflicts, instances_for_zone, pod_ips, refers_to, zone_selects_labels, RecordEntry,
+};
 use crate::resources::FINALIZER_RECORD;
 
 /// Runs one controller per record kind until `stop` resolves.
@@ -154,17 +156,11 @@ struct Targets {
 
 async fn targets(ctx: &Context, zone: &DNSZone) -> Result<Targets> {
     let ns = zone.namespace().unwrap_or_default();
-    let served = zone
-        .status
-        .as_ref()
-        .map(|s| s.instances.clone())
-        .unwrap_or_default();
+    // The zone's instances computed as the zone controller does (not from the zone's status,
+    // which may be written after the record was claimed).
     let all = ctx.stores.instances.state();
-    let insts: Vec<&bindy_crds::Bind9Instance> = all
-        .iter()
-        .map(|i| i.as_ref())
-        .filter(|i| i.namespace().as_deref() == Some(ns.as_str()) && served.contains(&i.name_any()))
-        .collect();
+    let refs: Vec<&bindy_crds::Bind9Instance> = all.iter().map(|i| i.as_ref()).collect();
+    let insts = instances_for_zone(zone, &refs);
     let port = ctx.settings.dns_port;
     let to_addrs = |ips: Vec<String>| -> Vec<SocketAddr> {
         ips.iter()
@@ -204,20 +200,25 @@ fn zone_of<K: DnsRecord>(rec: &K, ctx: &Context) -> Option<Arc<DNSZone>> {
 
 /// The conflict this record loses in its zone, if any.
 fn lost_conflict<K: DnsRecord>(rec: &K, zone: &DNSZone, ctx: &Context) -> Option<String> {
-    let entries: Vec<RecordEntry> = ctx
+    let me = RecordEntry::of(rec);
+    let my_key = me.key();
+    // Records of the zone: claimed by it, or about to be (selected, not yet claimed: the
+    // claim may still be in flight). This object itself comes from the event, not the
+    // store, which may lag behind it.
+    let mut entries: Vec<RecordEntry> = ctx
         .stores
         .records
         .in_namespace(&zone.namespace().unwrap_or_default())
         .into_iter()
-        .filter(|e| refers_to(e.zone_ref.as_ref(), zone))
+        .filter(|e| e.key() != my_key)
+        .filter(|e| {
+            refers_to(e.zone_ref.as_ref(), zone)
+                || (e.zone_ref.is_none() && !e.deleting && zone_selects_labels(zone, &e.labels))
+        })
         .collect();
+    entries.push(me);
     let refs: Vec<&RecordEntry> = entries.iter().collect();
-    let me = (
-        kind_name::<K>(),
-        rec.namespace().unwrap_or_default(),
-        rec.name_any(),
-    );
-    conflicts(&zone.spec.origin(), &refs).remove(&me)
+    conflicts(&zone.spec.origin(), &refs).remove(&my_key)
 }
 
 async fn apply_record<K>(rec: &K, ctx: &Context) -> Result<Action>

@@ -230,7 +230,15 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     let port = ctx.settings.dns_port;
 
     // 1. Instances and their pods.
-    let all: Vec<Arc<Bind9Instance>> = ctx.stores.instances.state();
+    // Read from the API, not the reflector: the instance event that triggered this reconcile
+    // may not have reached the store yet, and a stale pod IP list would stick.
+    let all: Vec<Arc<Bind9Instance>> = Api::<Bind9Instance>::namespaced(ctx.client.clone(), &ns)
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let refs: Vec<&Bind9Instance> = all.iter().map(|i| i.as_ref()).collect();
     let chosen = instances_for_zone(zone, &refs);
     let secondary_ips = pod_ips(&chosen, ServerRole::Secondary);
