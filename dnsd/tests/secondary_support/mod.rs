@@ -97,13 +97,14 @@ impl Dnsd {
                 let _ = std::io::copy(&mut out, &mut f);
             });
         }
+        // Owned before the check, so a failed start still kills it on drop.
+        self.child = Some(child);
         assert_ne!(
             self.metrics,
             self.addr,
             "dnsd did not start:\n{}",
             self.log_text()
         );
-        self.child = Some(child);
     }
 
     /// Kill (SIGKILL, like a crash) and start again with the same flags.
