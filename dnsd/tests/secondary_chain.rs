@@ -167,4 +167,50 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
         log.contains("serving IXFR"),
         "dnsd answered the BIND secondary's IXFR from its history:\n{log}"
     );
+
+    // IXFR out, the three answers (dig from the secondary's address, signed): up to date →
+    // the SOA alone; a serial in the history → the differences; an unknown one → AXFR-style.
+    let ixfr = |serial: u32| -> Vec<String> {
+        let key = primary.paths().tsig_key_file();
+        let out = bindy_tests::named::run_tool(
+            "dig",
+            &[
+                "-b",
+                &sec_ip.to_string(),
+                "-k",
+                &key.display().to_string(),
+                &format!("@{}", addr.ip()),
+                "-p",
+                &addr.port().to_string(),
+                "+nocmd",
+                "+nostats",
+                "chain.test",
+                &format!("IXFR={serial}"),
+            ],
+            None,
+            std::time::Duration::from_secs(10),
+        )
+        .expect("dig IXFR");
+        out.stdout
+            .lines()
+            .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("TSIG"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let now = ixfr(2);
+    assert_eq!(now.len(), 1, "up to date: the SOA alone: {now:?}");
+    assert!(now[0].contains(" SOA "));
+    let diff = ixfr(1);
+    assert!(
+        diff.iter().any(|l| l.starts_with("api.chain.test."))
+            && diff.iter().any(|l| l.starts_with("gone.chain.test."))
+            && !diff.iter().any(|l| l.starts_with("www.chain.test.")),
+        "differences only: {diff:?}"
+    );
+    let full = ixfr(0);
+    assert!(
+        full.iter().any(|l| l.starts_with("www.chain.test."))
+            && !full.iter().any(|l| l.starts_with("gone.chain.test.")),
+        "AXFR-style: {full:?}"
+    );
 }
