@@ -130,6 +130,20 @@ fn run(mut args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    // Install the signal handlers before announcing the addresses: a SIGHUP that arrived
+    // before them would kill the process (default action) instead of reloading.
+    let (mut term, mut int, mut hup) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _rt = rt.enter();
+        let (Ok(term), Ok(int), Ok(hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return Err("cannot install signal handlers".to_string());
+        };
+        (term, int, hup)
+    };
     let server = Server::start(&cfg.server_options(), store.clone()).map_err(|e| e.to_string())?;
     for a in server.addrs() {
         println!("dnsd listening on {a} (udp+tcp)");
@@ -138,14 +152,6 @@ fn run(mut args: Args) -> Result<(), String> {
         println!("dnsd metrics on http://{m}/metrics");
     }
     rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return Err("cannot install signal handlers".to_string());
-        };
         loop {
             tokio::select! {
                 _ = term.recv() => break,
@@ -160,8 +166,7 @@ fn run(mut args: Args) -> Result<(), String> {
                 }
             }
         }
-        Ok(())
-    })?;
+    });
     tracing::info!("shutting down");
     server.shutdown();
     drop(secondary);
