@@ -266,7 +266,31 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
         ));
     let mut served_serial = None;
     let mut created_on = Vec::new();
-    for p in &primaries {
+    // Placement fingerprint: what the BIND side depends on. Unchanged (the usual case when a
+    // record event triggered this reconcile) means no rndc/UPDATE round trip at all. A pod
+    // restart shows as a new Ready transition time of its instance.
+    let restarts: Vec<String> = chosen
+        .iter()
+        .filter(|i| i.spec.role == ServerRole::Primary)
+        .filter_map(|i| i.status.as_ref())
+        .filter_map(|s| bindy_crds::common::find_condition(&s.conditions, CONDITION_READY))
+        .map(|c| c.last_transition_time.0.to_string())
+        .collect();
+    let placement = format!(
+        "{body}|{:?}|{restarts:?}|{}|{}",
+        primaries.iter().map(|p| p.ip).collect::<Vec<_>>(),
+        serde_json::to_string(&zone.spec).unwrap_or_default(),
+        floor
+    );
+    let cache_key = format!("placement/{}", super::obj_key(zone));
+    let unchanged = ctx
+        .pushed
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&cache_key).cloned())
+        .is_some_and(|f| f == placement)
+        && !secondaries_changed;
+    for p in primaries.iter().filter(|_| !unchanged) {
         let rndc = RndcClient::new(
             SocketAddr::new(p.ip, ctx.settings.rndc_port),
             p.keys.rndc.clone(),
@@ -335,6 +359,11 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
                 .await
                 .ok()
                 .flatten();
+        }
+    }
+    if failures.is_empty() && !primaries.is_empty() {
+        if let Ok(mut m) = ctx.pushed.lock() {
+            m.insert(cache_key, placement);
         }
     }
     // Zone removed from instances that no longer serve it (best effort: they may be gone).
@@ -567,6 +596,9 @@ async fn remove_from(ctx: &Context, origin: &str, pods: &[PrimaryPod]) {
 
 /// Zone deletion: records are released, the zone leaves the catalog and the primaries.
 async fn cleanup(zone: &DNSZone, ctx: &Context) -> Result<Action> {
+    if let Ok(mut m) = ctx.pushed.lock() {
+        m.remove(&format!("placement/{}", super::obj_key(zone)));
+    }
     let ns = zone.namespace().unwrap_or_default();
     let origin = zone.spec.origin();
     for e in ctx.stores.records.in_namespace(&ns) {
