@@ -178,7 +178,12 @@ async fn primary_pods(
 /// The zone statement body for `rndc addzone` / `modzone`. The journal path is relative:
 /// named resolves it in its `directory`, the writable data volume, and a fresh name per zone
 /// incarnation (the uid) never replays an old journal.
-pub fn zone_body(zone: &DNSZone, secondaries: &[IpAddr], settings: &Settings) -> Result<String> {
+pub fn zone_body(
+    zone: &DNSZone,
+    secondaries: &[IpAddr],
+    extra_transfer: &[Acl],
+    settings: &Settings,
+) -> Result<String> {
     let origin = zone.spec.origin();
     let stem = origin.trim_end_matches('.');
     let uid = zone.metadata.uid.clone().unwrap_or_default();
@@ -188,7 +193,14 @@ pub fn zone_body(zone: &DNSZone, secondaries: &[IpAddr], settings: &Settings) ->
         file: settings.bootstrap_file.clone(),
         journal: Some(format!("{stem}.{uid}.jnl")),
         allow_update: vec![Acl::Key(UPDATE_KEY.into())],
-        allow_transfer: vec![Acl::Key(TRANSFER_KEY.into())],
+        // The transfer key, plus the instance's `allowTransfer` addresses (a zone's own list
+        // overrides the options block, so they are repeated here).
+        allow_transfer: extra_transfer
+            .iter()
+            .filter(|a| **a != Acl::None)
+            .cloned()
+            .chain(std::iter::once(Acl::Key(TRANSFER_KEY.into())))
+            .collect(),
         also_notify: secondaries
             .iter()
             .map(|ip| SocketAddr::new(*ip, port))
@@ -252,7 +264,22 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     // 2. The zone on every primary pod.
     let mut failures = Vec::new();
     let secondaries_changed = prev.secondary_ips != secondary_ips;
-    let body = zone_body(zone, &secondaries, &ctx.settings)?;
+    let extra_transfer: Vec<Acl> = match chosen.iter().find(|i| i.spec.role == ServerRole::Primary)
+    {
+        Some(p) => {
+            let cluster = p
+                .spec
+                .cluster_ref
+                .as_ref()
+                .and_then(|c| ctx.stores.clusters.get(&ObjectRef::new(c).within(&ns)));
+            let cfg = p.spec.effective_config(cluster.as_ref().map(|c| &c.spec));
+            cfg.allow_transfer()
+                .map(|l| crate::resources::instance::to_acls(&l))
+                .map_err(|e| Error::InvalidSpec(e.to_string()))?
+        }
+        None => Vec::new(),
+    };
+    let body = zone_body(zone, &secondaries, &extra_transfer, &ctx.settings)?;
     let floor = zone
         .spec
         .soa_record

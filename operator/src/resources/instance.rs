@@ -113,7 +113,8 @@ pub fn child_labels(inst: &Bind9Instance) -> BTreeMap<String, String> {
     ])
 }
 
-fn to_acls(list: &[bindy_crds::AddressMatch]) -> Vec<Acl> {
+/// Address match elements as named.conf ACL entries.
+pub fn to_acls(list: &[bindy_crds::AddressMatch]) -> Vec<Acl> {
     list.iter()
         .map(|a| match a {
             bindy_crds::AddressMatch::Any => Acl::Any,
