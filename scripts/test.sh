@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/lib/common.sh
 source scripts/lib/common.sh
 
-ensure_commands named rndc named-checkconf named-checkzone tsig-keygen dig nsupdate kdig knotd dnsperf ip cc pkg-config shellcheck
+ensure_commands named rndc named-checkconf named-checkzone tsig-keygen dig nsupdate kdig knotd dnsperf kubectl ip cc pkg-config shellcheck
 ensure_rust
 
 export CI="${CI:-true}"
