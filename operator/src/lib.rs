@@ -8,10 +8,10 @@ pub mod bind9;
 pub mod error;
 
 pub use error::{Error, Result};
-pub mod resources;
 pub mod context;
 pub mod http;
 pub mod leader;
 pub mod metrics;
 pub mod reconcile;
+pub mod resources;
 pub mod telemetry;
