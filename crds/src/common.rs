@@ -295,7 +295,13 @@ impl AddressMatch {
         let addr: IpAddr = addr.parse().map_err(|_| bad())?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let prefix_len = match len {
-            Some(l) if !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) => {
+            // No leading zeros ("/08"), exactly as the schema pattern says, so that what the
+            // apiserver admits and what the operator parses never disagree.
+            Some(l)
+                if !l.is_empty()
+                    && l.bytes().all(|b| b.is_ascii_digit())
+                    && (l == "0" || !l.starts_with('0')) =>
+            {
                 l.parse::<u8>().map_err(|_| bad())?
             }
             Some(_) => return Err(bad()),
