@@ -11,7 +11,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{AddressMatch, Condition, ADDRESS_MATCH_PATTERN};
+use crate::common::{AddressMatch, Condition, ADDRESS_MATCH_PATTERN, VERSION_PATTERN};
 use crate::Result;
 
 /// Which server software runs an instance. Primaries are always BIND9 (dnsd has no UPDATE
@@ -194,7 +194,7 @@ fn one() -> i32 {
 pub struct Bind9ClusterSpec {
     /// BIND9 version, used as the image tag when `image.image` is unset (e.g. `9.18`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))]
+    #[schemars(length(min = 1, max = 64), pattern(VERSION_PATTERN))]
     pub version: Option<String>,
     /// Image of the BIND9 pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]

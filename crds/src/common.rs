@@ -136,6 +136,8 @@ pub const ADDRESS_MATCH_PATTERN: &str = concat!(
 );
 /// A mailbox in e-mail form (`hostmaster@example.com`); becomes the SOA RNAME.
 pub const EMAIL_PATTERN: &str = concat!("^[A-Za-z0-9+_-]+(?:\\.[A-Za-z0-9+_-]+)*@", host!(), "$");
+/// A BIND9 version or image tag (`9.18`, `9.18.49-bookworm`), shared by cluster and instance.
+pub const VERSION_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]*$";
 /// Longest presentation-format domain name accepted (RFC 1035 §2.3.4 without the final dot).
 pub const MAX_NAME_LENGTH: u32 = 253;
 /// Largest TTL (RFC 2181 §8: 2^31 - 1).

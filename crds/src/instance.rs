@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::{Bind9ClusterSpec, Bind9Config, ImageSpec, ServerKind};
-use crate::common::{Condition, DNS_NAME_PATTERN, IP_PATTERN};
+use crate::common::{Condition, DNS_NAME_PATTERN, IP_PATTERN, VERSION_PATTERN};
 use crate::{Error, Result};
 
 /// Role of an instance in zone replication.
@@ -97,7 +97,7 @@ pub struct Bind9InstanceSpec {
     pub replicas: i32,
     /// BIND9 version (overrides the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 64), pattern(r"^[A-Za-z0-9][A-Za-z0-9._-]*$"))]
+    #[schemars(length(min = 1, max = 64), pattern(VERSION_PATTERN))]
     pub version: Option<String>,
     /// BIND9 image (overrides the cluster's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
