@@ -160,23 +160,7 @@ start_servers() {
 
 apply_examples() {
   log "5. apply deploy/examples/ through the operator's BIND9 layer (bindy-demo apply)"
-  # BIND refuses an UPDATE adding an MX whose in-zone target has no address (check-integrity):
-  # the examples' MX points at mail.example.com., so the demo adds that host's A record.
-  cat - "$EXAMPLES/records.yaml" >"$WORK/records.yaml" <<'YAML'
-# demo addition: the MX target's address (BIND's check-integrity needs it)
-apiVersion: bindy.firestoned.io/v1beta1
-kind: ARecord
-metadata:
-  name: mail-host-example-com
-  labels:
-    dns.example.com/zone: example.com
-spec:
-  name: mail
-  ipv4Addresses:
-    - 192.0.2.25
----
-YAML
-  apply_ "$WORK/records.yaml"
+  apply_
   serial=$(dig_ +short "$ZONE" SOA | awk '{print $3}')
   echo "    primary serves $ZONE serial $serial; waiting for dnsd to transfer it..."
   wait_for 15 bash -c "[ \"\$(dig @$IP -p $DNSD_PORT +short $ZONE SOA | awk '{print \$3}')\" = '$serial' ]" ||
@@ -187,7 +171,7 @@ compare() {
   log "6. the same answers from BIND9 (primary) and dnsd (secondary)"
   local q name type a b diff=0
   for q in "$ZONE SOA" "www.$ZONE A" "www.$ZONE AAAA" "blog.$ZONE CNAME" "$ZONE MX" "$ZONE TXT" \
-           "_sip._tcp.$ZONE SRV" "$ZONE CAA" "ns1.$ZONE A" "mail.$ZONE A"; do
+           "_sip._tcp.$ZONE SRV" "$ZONE CAA" "ns1.$ZONE A" "mail.$ZONE A" "sip.$ZONE A"; do
     read -r name type <<<"$q"
     a=$(dig_ +short "$name" "$type" | sort | paste -sd' ')
     b=$(digd_ +short "$name" "$type" | sort | paste -sd' ')
@@ -201,7 +185,7 @@ compare() {
 
 change_record() {
   log "7. change a record: www.$ZONE A -> 192.0.2.99 (the same path; time until dnsd serves it)"
-  sed 's/- 192.0.2.10$/- 192.0.2.99/' "$WORK/records.yaml" >"$WORK/records-changed.yaml"
+  sed 's/- 192.0.2.10$/- 192.0.2.99/' "$EXAMPLES/records.yaml" >"$WORK/records-changed.yaml"
   local t0 t1
   t0=$(now_ms)
   apply_ "$WORK/records-changed.yaml"

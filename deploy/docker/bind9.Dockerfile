@@ -8,11 +8,18 @@
 # volume at /var/lib/bind, and the operator passes `-g -c /etc/bind/named.conf` as args.
 # The operator Deployment sets BINDY_DNS_PORT=5353 and BINDY_RNDC_PORT=9530, so named needs
 # no capability to bind its ports.
-FROM debian:bookworm-slim
+# Pinning: the base is an exact Debian point release (12.11, what CI's machine runs) and BIND
+# is held to the 9.18 series the test suite runs (9.18.49-1~deb12u3 at the time of writing);
+# a glob, because Debian's security archive keeps only the newest build of a package. The
+# registry digest could not be verified from this build environment (no registry access):
+# at release, append it with `docker buildx imagetools inspect debian:12.11-slim`, e.g.
+# FROM debian:12.11-slim@sha256:<digest>.
+FROM debian:12.11-slim
+ARG BIND9_VERSION=1:9.18.*
 RUN groupadd --system --gid 101 bind \
  && useradd --system --uid 101 --gid bind --home-dir /var/cache/bind --shell /usr/sbin/nologin bind \
  && apt-get update \
- && apt-get install -y --no-install-recommends bind9 \
+ && apt-get install -y --no-install-recommends "bind9=${BIND9_VERSION}" \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/bind /var/cache/bind /run/named \
  && chown -R bind:bind /var/lib/bind /var/cache/bind /run/named

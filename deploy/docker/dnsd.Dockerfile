@@ -4,7 +4,12 @@
 # hand-deployed tier (deploy/dnsd/) sets it in dnsd.toml and its Service maps 53 to it; the
 # operator-managed tier uses BINDY_DNS_PORT (5353 in deploy/operator/deployment.yaml).
 # 9153: /metrics, /health, /ready.
-FROM rust:1.95-bookworm AS build
+# Pinning: exact tags (the workspace's rust-version 1.95, rustc 1.95.0 as CI runs it, on
+# bookworm like the runtime). distroless has no version tags; its digest (and the Rust
+# image's) could not be verified from this build environment (no registry access): at release,
+# append them with `docker buildx imagetools inspect IMAGE`, e.g. FROM IMAGE:TAG@sha256:<digest>.
+# .dockerignore (repository root) keeps target/ and .git out of `COPY . .`.
+FROM rust:1.95.0-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p dnsd --bin dnsd

@@ -3,51 +3,17 @@
 //! checked against the images in `deploy/docker/` and against dnsd's own config parser and
 //! CLI: the managed BIND9 and dnsd pods must run on what we ship.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod deploy_support;
+
+use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
 
 use bindy_crds::{Bind9Cluster, Bind9Instance};
 use bindy_operator::resources::instance::{
     config_hash, config_map, statefulset, InstanceInputs, Settings, BIND_UID,
 };
 use bindy_operator::resources::{cluster::desired_instances, keys::KeySet, owner_ref};
-use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn doc(file: &str, kind: &str) -> Value {
-    let text = std::fs::read_to_string(root().join(file)).unwrap();
-    let found = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .find(|v: &Value| v["kind"] == kind);
-    found.unwrap_or_else(|| panic!("no {kind} in {file}"))
-}
-
-/// (image, exposed (port, proto), uid) of a Dockerfile.
-fn dockerfile(name: &str) -> (String, BTreeSet<(i32, String)>, Option<i64>) {
-    let text = std::fs::read_to_string(root().join("deploy/docker").join(name)).unwrap();
-    let mut image = String::new();
-    let (mut expose, mut uid) = (BTreeSet::new(), None);
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("EXPOSE ") {
-            for p in rest.split_whitespace() {
-                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-                expose.insert((port.parse().unwrap(), proto.to_uppercase()));
-            }
-        } else if let Some(u) = line.strip_prefix("USER ") {
-            uid = u.split(':').next().and_then(|u| u.trim().parse().ok());
-        } else if let Some(i) = line.find(" -t ") {
-            image = line[i + 4..].split_whitespace().next().unwrap().into();
-        }
-    }
-    (image, expose, uid)
-}
+use deploy_support::{container_ports, doc, dockerfile};
 
 /// The operator's settings as deploy/operator/deployment.yaml's env sets them.
 fn settings() -> Settings {
@@ -84,8 +50,10 @@ fn managed_pods_for_the_examples_run_on_the_shipped_images() {
     let settings = settings();
     let keys = KeySet::generate();
     let owner = owner_ref(&cluster).unwrap();
-    let (bind9_image, bind9_expose, bind9_uid) = dockerfile("bind9.Dockerfile");
-    let (dnsd_image, dnsd_expose, _) = dockerfile("dnsd.Dockerfile");
+    let (bind9, dnsd) = (
+        dockerfile("bind9.Dockerfile"),
+        dockerfile("dnsd.Dockerfile"),
+    );
     for inst in &instances {
         let name = inst.metadata.name.clone().unwrap_or_default();
         let inp = InstanceInputs {
@@ -100,18 +68,14 @@ fn managed_pods_for_the_examples_run_on_the_shipped_images() {
         let sts = statefulset(&inp, &owner, &config_hash(&cm));
         let pod = sts.spec.unwrap().template.spec.unwrap();
         let c = &pod.containers[0];
-        let ports: BTreeSet<(i32, String)> = c
-            .ports
-            .iter()
-            .flatten()
-            .map(|p| (p.container_port, p.protocol.clone().unwrap_or_default()))
-            .collect();
+        let ports = container_ports(c);
         let data = cm.data.unwrap_or_default();
         if let Some(toml) = data.get("dnsd.toml") {
-            assert_eq!(c.image.as_deref(), Some(dnsd_image.as_str()), "{name}");
+            assert_eq!(c.image.as_deref(), Some(dnsd.image.as_str()), "{name}");
             assert!(
-                ports.is_subset(&dnsd_expose),
-                "{name}: {ports:?} vs {dnsd_expose:?}"
+                ports.is_subset(&dnsd.expose),
+                "{name}: {ports:?} vs {:?}",
+                dnsd.expose
             );
             // dnsd accepts the operator's generated config.
             let dir = tempfile::tempdir().unwrap();
@@ -121,13 +85,14 @@ fn managed_pods_for_the_examples_run_on_the_shipped_images() {
                 panic!("{name}: dnsd rejects the operator's dnsd.toml: {e}\n{toml}")
             });
         } else {
-            assert_eq!(c.image.as_deref(), Some(bind9_image.as_str()), "{name}");
+            assert_eq!(c.image.as_deref(), Some(bind9.image.as_str()), "{name}");
             assert!(
-                ports.is_subset(&bind9_expose),
-                "{name}: {ports:?} vs {bind9_expose:?}"
+                ports.is_subset(&bind9.expose),
+                "{name}: {ports:?} vs {:?}",
+                bind9.expose
             );
             assert_eq!(
-                bind9_uid,
+                bind9.uid(),
                 Some(BIND_UID),
                 "bind9 image user = the pods' runAsUser"
             );

@@ -4,129 +4,19 @@
 //! `kubectl kustomize` rendering (the offline half of `kubectl apply -k deploy/`).
 //! RBAC against the operator's API calls is in `deploy_rbac.rs`.
 
+mod deploy_support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use deploy_support::{
+    all_docs, container_ports, dockerfile, docs, docs_of_str, find, root, typed, yaml_files,
+};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// Every `*.yaml`/`*.yml` under `dir`, sorted.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// The non-empty YAML documents of a file, as JSON values.
-fn docs_of_str(text: &str, what: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(text)
-        .map(|d| {
-            serde::Deserialize::deserialize(d).unwrap_or_else(|e| panic!("{what}: bad YAML: {e}"))
-        })
-        .filter(|v: &Value| !v.is_null())
-        .collect()
-}
-
-fn docs(path: &Path) -> Vec<Value> {
-    docs_of_str(
-        &std::fs::read_to_string(path).unwrap(),
-        &path.display().to_string(),
-    )
-}
-
-/// All documents of the `deploy/` tree, with their file.
-fn all_docs() -> Vec<(PathBuf, Value)> {
-    yaml_files(&root().join("deploy"))
-        .into_iter()
-        .flat_map(|p| docs(&p).into_iter().map(move |d| (p.clone(), d)))
-        .collect()
-}
-
-fn find<'a>(docs: &'a [(PathBuf, Value)], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .map(|(_, d)| d)
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} under deploy/"))
-}
-
-fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> T {
-    serde_json::from_value(v.clone()).unwrap_or_else(|e| {
-        panic!(
-            "{} {}: not a valid object: {e}",
-            v["kind"], v["metadata"]["name"]
-        )
-    })
-}
-
-/// What a Dockerfile promises: exposed ports, runtime user, image tag from its build comment.
-struct Dockerfile {
-    expose: BTreeSet<(u16, String)>,
-    user: Option<String>,
-    image: String,
-}
-
-fn dockerfile(name: &str) -> Dockerfile {
-    let text = std::fs::read_to_string(root().join("deploy/docker").join(name)).unwrap();
-    let mut expose = BTreeSet::new();
-    let mut user = None;
-    let mut image = String::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("EXPOSE ") {
-            for p in rest.split_whitespace() {
-                let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
-                expose.insert((port.parse().unwrap(), proto.to_uppercase()));
-            }
-        } else if let Some(u) = line.strip_prefix("USER ") {
-            user = Some(u.trim().to_string());
-        } else if let Some(i) = line.find(" -t ") {
-            image = line[i + 4..].split_whitespace().next().unwrap().to_string();
-        }
-    }
-    assert!(
-        !image.is_empty(),
-        "{name}: no `docker build ... -t IMAGE` comment"
-    );
-    Dockerfile {
-        expose,
-        user,
-        image,
-    }
-}
-
-fn container_ports(c: &Container) -> BTreeSet<(u16, String)> {
-    c.ports
-        .iter()
-        .flatten()
-        .map(|p| {
-            (
-                p.container_port as u16,
-                p.protocol.clone().unwrap_or_else(|| "TCP".into()),
-            )
-        })
-        .collect()
-}
 
 /// Pod and container hardening every Bindy workload shares.
 fn assert_hardened(what: &str, pod: &PodSpec, uid: i64) {

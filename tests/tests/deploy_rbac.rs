@@ -10,27 +10,15 @@
 //! seed's minimum for the custom resources ([`baseline`]) that is what RBAC must grant; it
 //! must not grant resources outside that set, nor wildcards, nor Secrets cluster-wide.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+mod deploy_support;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use deploy_support::{docs, root};
 use serde_json::Value;
 
 type Grants = BTreeMap<(String, String), BTreeSet<String>>;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn docs(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
-}
 
 /// Kind -> (API group, resource) for every kind the operator could touch.
 fn kinds() -> BTreeMap<String, (String, String)> {
