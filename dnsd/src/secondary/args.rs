@@ -59,6 +59,11 @@ pub struct SecondaryArgs {
     /// only when its `also-notify`/`primaries` entry names a key).
     #[arg(long = "notify-require-tsig")]
     pub notify_require_tsig: bool,
+    /// Also accept a NOTIFY from any address when it is signed with this key of the key file
+    /// (repeatable; like BIND's `allow-notify { key K; }`): Bindy's operator sends its own
+    /// NOTIFY right after an UPDATE, from its pod, which is not a primary.
+    #[arg(long = "notify-key", value_name = "KEYNAME")]
+    pub notify_key: Vec<String>,
 }
 
 /// A followed zone in the TOML file.
@@ -98,6 +103,9 @@ pub struct SecondaryFile {
     /// Refuse unsigned NOTIFYs from primaries with a key.
     #[serde(default)]
     pub notify_require_tsig: bool,
+    /// Keys whose signed NOTIFY is accepted from any address (see `--notify-key`).
+    #[serde(default)]
+    pub notify_keys: Vec<String>,
 }
 
 /// Parse `IP`, `IP:PORT` or `[IPv6]:PORT`.
@@ -169,6 +177,7 @@ impl SecondaryArgs {
         self.allow_transfer.extend(f.allow_transfer.iter().copied());
         self.notify_source = self.notify_source.or(f.notify_source);
         self.notify_require_tsig |= f.notify_require_tsig;
+        self.notify_key.extend(f.notify_keys.iter().cloned());
     }
 
     /// No secondary flag given?
@@ -205,6 +214,21 @@ impl SecondaryArgs {
         }
         let mut allow = self.allow_transfer.clone();
         allow.extend(self.notify.iter().map(|a| a.ip()));
+        let notify_keys = self
+            .notify_key
+            .iter()
+            .map(|kn| {
+                let want = crate::name::from_text(kn, Some(crate::name::ROOT))
+                    .map(|n| crate::name::lower(&n))
+                    .map_err(Error::Config)?;
+                keys.iter()
+                    .find(|k| k.name[..] == want[..])
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::Config(format!("--notify-key '{kn}': no such key in --tsig-key"))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(SecondaryConfig {
             zones,
             keys,
@@ -214,6 +238,7 @@ impl SecondaryArgs {
             transfer_key: key,
             notify_source: self.notify_source,
             notify_require_tsig: self.notify_require_tsig,
+            notify_keys,
         })
     }
 
@@ -285,6 +310,26 @@ mod tests {
         );
         let bad = SecondaryArgs {
             secondary: vec!["b.test=127.0.0.1;key=three".into()],
+            tsig_key: Some(kf.clone()),
+            ..Default::default()
+        };
+        assert!(bad.config().is_err());
+        // NOTIFY keys: by name from the file (TOML or flag); an unknown name is an error.
+        let f: SecondaryFile = toml::from_str(
+            "notify_keys = [\"two\"]\n[[catalog]]\nname = \"cat.test\"\nprimaries = [\"127.0.0.1\"]\nkey = \"one\"\n",
+        )
+        .unwrap();
+        let mut a = SecondaryArgs {
+            tsig_key: Some(kf.clone()),
+            ..Default::default()
+        };
+        a.merge_file(Some(&f));
+        let c = a.config().unwrap();
+        assert_eq!(c.notify_keys.len(), 1);
+        assert_eq!(c.notify_keys[0].name_text(), "two.");
+        let bad = SecondaryArgs {
+            catalog: vec!["cat.test=127.0.0.1".into()],
+            notify_key: vec!["three".into()],
             tsig_key: Some(kf),
             ..Default::default()
         };

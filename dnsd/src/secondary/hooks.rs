@@ -293,7 +293,24 @@ fn notify(sh: &Shared, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> Option<
         .filter(|p| p.addr.ip().to_canonical() == peer)
         .collect();
     if from.is_empty() {
-        return refuse(out, "sender is not a primary of the zone", REFUSED);
+        // `--notify-key`: a NOTIFY signed with a trusted key counts from any address (it only
+        // triggers an SOA check against the real primaries).
+        let trusted = match &m.tsig {
+            Some(t) if !sh.cfg.notify_keys.is_empty() => {
+                tsig::verify_request(query, t, &sh.cfg.notify_keys).ok()
+            }
+            _ => None,
+        };
+        let Some((k, mac)) = trusted else {
+            return refuse(out, "sender is not a primary of the zone", REFUSED);
+        };
+        let (k, mac) = (k.clone(), mac);
+        ctl.stats.notify_accepted.fetch_add(1, Ordering::Relaxed);
+        ctl.wake.notify_one();
+        tracing::debug!(zone = %ctl.name, %peer, "NOTIFY accepted (trusted key)");
+        out.extend_from_slice(&msg::response_head(&h, Some(q), 0));
+        k.sign(out, Some(&mac));
+        return Some(0);
     }
     let keys: Vec<Arc<tsig::Key>> = from.iter().filter_map(|p| p.key.clone()).collect();
     let signed = match (&m.tsig, keys.is_empty()) {

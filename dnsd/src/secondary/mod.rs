@@ -73,6 +73,8 @@ pub struct SecondaryConfig {
     pub notify_source: Option<IpAddr>,
     /// Refuse unsigned NOTIFYs from primaries that have a key.
     pub notify_require_tsig: bool,
+    /// NOTIFYs signed with one of these keys are accepted from any address.
+    pub notify_keys: Vec<Arc<Key>>,
 }
 
 /// One followed zone, as the NOTIFY path and the metrics see it.

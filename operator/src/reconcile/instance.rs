@@ -2,6 +2,10 @@
 //! headless and client Services, all server-side applied with owner references (drift in any
 //! child comes back as an event through `owns` and is repaired); status (ready replicas, ready
 //! pod IPs, Service address, conditions) from the StatefulSet and its pods.
+//!
+//! A `server: dnsd` secondary also gets its own key Secret (transfer + NOTIFY keys, created
+//! once) and waits, without a StatefulSet, until a primary address is known (see
+//! `resources::instance::dnsd`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,11 +14,11 @@ use bindy_crds::common::{
     set_condition, Condition, ConditionStatus, CONDITION_DEGRADED, CONDITION_PROGRESSING,
     CONDITION_READY,
 };
-use bindy_crds::{Bind9Cluster, Bind9Instance, Bind9InstanceStatus, ServerRole};
+use bindy_crds::{Bind9Cluster, Bind9Instance, Bind9InstanceStatus, ServerKind, ServerRole};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -24,7 +28,8 @@ use super::{apply, error_policy, instrumented, patch_status, RESYNC};
 use crate::context::{key_scope, Context};
 use crate::error::{Error, Result};
 use crate::resources::instance::{
-    client_service, config_hash, config_map, headless_service, statefulset, InstanceInputs,
+    client_service, config_hash, config_map, dnsd_secret, headless_service, statefulset,
+    InstanceInputs,
 };
 use crate::resources::zone::pod_ips;
 use crate::resources::{owner_ref, LABEL_INSTANCE, LABEL_PART_OF};
@@ -180,17 +185,29 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
         settings: &ctx.settings,
     };
     let owner = owner_ref(inst)?;
-    let cm = config_map(&inputs, &owner)?;
-    let hash = config_hash(&cm);
-    apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm).await?;
+    let dnsd = inst.spec.server() == ServerKind::Dnsd;
+    if dnsd {
+        ensure_dnsd_secret(ctx, inst, &ns, dnsd_secret(&inputs, &owner)).await?;
+    }
     let svc_api = Api::<Service>::namespaced(ctx.client.clone(), &ns);
     apply(&svc_api, &headless_service(&inputs, &owner)).await?;
     apply(&svc_api, &client_service(&inputs, &owner)).await?;
-    apply(
-        &Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns),
-        &statefulset(&inputs, &owner, &hash),
-    )
-    .await?;
+    // A dnsd secondary without any primary address has nothing to follow: its pods (if any)
+    // keep serving what they have, and the primary's status change re-triggers this.
+    let waiting = match config_map(&inputs, &owner) {
+        Ok(cm) => {
+            let hash = config_hash(&cm);
+            apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm).await?;
+            apply(
+                &Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns),
+                &statefulset(&inputs, &owner, &hash),
+            )
+            .await?;
+            None
+        }
+        Err(Error::Waiting(why)) if dnsd => Some(why),
+        Err(e) => return Err(e),
+    };
 
     // Status from the StatefulSet and the pods (ready pods' IPs are NOTIFY/transfer peers).
     let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
@@ -219,8 +236,18 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
     st.pod_ips = ips;
     st.service_address = Some(format!("{name}.{ns}.svc"));
     st.observed_generation = gen;
-    let msg = format!("{ready}/{want} pods ready");
-    let (r, p, d, reason) = if ready >= want {
+    let mut msg = format!("{ready}/{want} pods ready");
+    if let Some(why) = &waiting {
+        msg = format!("{msg}; {why}");
+    }
+    let (r, p, d, reason) = if waiting.is_some() && ready == 0 {
+        (
+            ConditionStatus::False,
+            ConditionStatus::True,
+            ConditionStatus::False,
+            "WaitingForPrimaries",
+        )
+    } else if ready >= want {
         (
             ConditionStatus::True,
             ConditionStatus::False,
@@ -264,6 +291,34 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
         }
     }
     Ok(Action::requeue(RESYNC))
+}
+
+/// Creates a dnsd instance's key Secret when it is missing. It is never updated (the operator
+/// may only get and create Secrets): when the cluster's keys were regenerated, a stale copy is
+/// reported as an Event and deleting it makes the next reconcile write the current keys.
+async fn ensure_dnsd_secret(
+    ctx: &Context,
+    inst: &Bind9Instance,
+    ns: &str,
+    want: Secret,
+) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let name = want.metadata.name.clone().unwrap_or_default();
+    match api.get_opt(&name).await? {
+        Some(have) if have.data == want.data => Ok(()),
+        Some(_) => {
+            let msg = format!(
+                "Secret {name} holds other keys than the cluster's key Secret: delete it to regenerate"
+            );
+            ctx.event(inst, true, "StaleKeys", msg).await;
+            Ok(())
+        }
+        None => match api.create(&PostParams::default(), &want).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(e)) if e.code == 409 => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+    }
 }
 
 /// Status JSON with `fields` present even when empty (a merge patch leaves absent fields as

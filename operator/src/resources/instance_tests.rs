@@ -223,3 +223,153 @@ fn image_comes_from_instance_then_cluster_version() {
         Some("docker.io/internetsystemsconsortium/bind9:9.20")
     );
 }
+
+fn dnsd_instance() -> Bind9Instance {
+    let mut i = instance(ServerRole::Secondary);
+    i.metadata.name = Some("edge".into());
+    i.spec.server = Some(ServerKind::Dnsd);
+    i
+}
+
+#[test]
+fn dnsd_conf_follows_the_catalog_of_the_primaries_and_holds_no_secret() {
+    let keys = KeySet::generate();
+    let settings = Settings {
+        dns_port: 5353,
+        ..Default::default()
+    };
+    let inst = dnsd_instance();
+    let mut inp = inputs(&inst, &keys, &settings);
+    inp.primaries = vec!["127.0.1.1".parse().unwrap(), "127.0.1.2".parse().unwrap()];
+    let owner = OwnerReference::default();
+    let cm = config_map(&inp, &owner).unwrap();
+    let toml = &cm.data.as_ref().unwrap()["dnsd.toml"];
+    assert!(toml.contains("listen = [\"0.0.0.0:5353\"]"), "{toml}");
+    assert!(toml.contains("metrics = \"0.0.0.0:9153\""), "{toml}");
+    assert!(toml.contains("[[secondary.catalog]]\nname = \"catalog.bindy.local\""));
+    assert!(toml.contains("primaries = [\"127.0.1.1:5353\", \"127.0.1.2:5353\"]"));
+    assert!(toml.contains("key = \"bindy-transfer\""));
+    assert!(toml.contains("notify_keys = [\"bindy-transfer\", \"bindy-operator\"]"));
+    for k in keys.all() {
+        assert!(!toml.contains(&k.secret));
+    }
+    // A primary IP change changes the hash (dnsd reads its primaries only at start).
+    let h = config_hash(&cm);
+    inp.primaries = vec!["127.0.1.3".parse().unwrap()];
+    assert_ne!(h, config_hash(&config_map(&inp, &owner).unwrap()));
+    // No ready primary: waiting (no config to roll out); primaryServers of a standalone one.
+    inp.primaries.clear();
+    assert!(matches!(config_map(&inp, &owner), Err(Error::Waiting(_))));
+    let mut alone = dnsd_instance();
+    alone.spec.cluster_ref = None;
+    alone.spec.primary_servers = Some(vec!["192.0.2.1".parse().unwrap()]);
+    let mut inp = inputs(&alone, &keys, &settings);
+    inp.primaries.clear();
+    let toml = dnsd_conf(&inp).unwrap();
+    assert!(toml.contains("primaries = [\"192.0.2.1:5353\"]"), "{toml}");
+}
+
+#[test]
+fn dnsd_key_secret_has_the_transfer_and_notify_keys_only() {
+    let keys = KeySet::generate();
+    let settings = Settings::default();
+    let inst = dnsd_instance();
+    let inp = inputs(&inst, &keys, &settings);
+    let s = dnsd_secret(&inp, &OwnerReference::default());
+    assert_eq!(s.metadata.name.as_deref(), Some("edge-dnsd-tsig"));
+    let file = String::from_utf8(s.data.as_ref().unwrap()[DNSD_KEY_FILE].0.clone()).unwrap();
+    assert!(file.starts_with("key \"bindy-transfer\""), "{file}");
+    assert!(file.contains(&keys.transfer.secret) && file.contains(&keys.update.secret));
+    assert!(
+        !file.contains(&keys.rndc.secret),
+        "dnsd never gets the rndc key"
+    );
+    assert!(!format!("{:?}", inp.keys).contains(&keys.transfer.secret));
+}
+
+#[test]
+fn dnsd_statefulset_mounts_keys_and_state_and_probes_ready_and_health() {
+    let keys = KeySet::generate();
+    let settings = Settings {
+        dns_port: 5353,
+        ..Default::default()
+    };
+    let inst = dnsd_instance();
+    let inp = inputs(&inst, &keys, &settings);
+    let sts = statefulset(&inp, &OwnerReference::default(), "h");
+    let pod = sts.spec.unwrap().template.spec.unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.name, "dnsd");
+    assert_eq!(c.image.as_deref(), Some("ghcr.io/firestoned/dnsd:latest"));
+    assert_eq!(
+        c.args.clone().unwrap(),
+        [
+            "--config",
+            "/etc/dnsd/dnsd.toml",
+            "--tsig-key",
+            "/etc/dnsd/keys/tsig.key",
+            "--state-dir",
+            "/var/lib/dnsd",
+            "--log-json"
+        ]
+    );
+    let mounts = c.volume_mounts.clone().unwrap();
+    let at = |n: &str| {
+        mounts
+            .iter()
+            .find(|m| m.name == n)
+            .map(|m| m.mount_path.clone())
+    };
+    assert_eq!(at("config").as_deref(), Some("/etc/dnsd"));
+    assert_eq!(at("keys").as_deref(), Some("/etc/dnsd/keys"));
+    assert_eq!(at("data").as_deref(), Some("/var/lib/dnsd"));
+    let vols = pod.volumes.clone().unwrap();
+    let keys_vol = vols.iter().find(|v| v.name == "keys").unwrap();
+    assert_eq!(
+        keys_vol.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some("edge-dnsd-tsig")
+    );
+    let path = |p: &Option<Probe>| {
+        p.as_ref()
+            .and_then(|p| p.http_get.as_ref())
+            .and_then(|h| h.path.clone())
+    };
+    assert_eq!(path(&c.readiness_probe).as_deref(), Some("/ready"));
+    assert_eq!(path(&c.liveness_probe).as_deref(), Some("/health"));
+    let ports = c.ports.clone().unwrap();
+    assert!(ports
+        .iter()
+        .any(|p| p.name.as_deref() == Some("metrics") && p.container_port == 9153));
+    assert!(ports
+        .iter()
+        .any(|p| p.name.as_deref() == Some("dns-udp") && p.container_port == 5353));
+    assert_eq!(pod.security_context.unwrap().run_as_user, Some(DNSD_UID));
+}
+
+#[test]
+fn client_service_exposes_53_to_the_pods_dns_port() {
+    let keys = KeySet::generate();
+    let settings = Settings {
+        dns_port: 5353,
+        ..Default::default()
+    };
+    for inst in [instance(ServerRole::Primary), dnsd_instance()] {
+        let inp = inputs(&inst, &keys, &settings);
+        let owner = OwnerReference::default();
+        let c = client_service(&inp, &owner);
+        let ports = c.spec.unwrap().ports.unwrap();
+        assert_eq!(ports.len(), 2);
+        for p in &ports {
+            assert_eq!(p.port, 53);
+            assert_eq!(p.target_port, Some(IntOrString::Int(5353)));
+        }
+        let h = headless_service(&inp, &owner);
+        let hp = h.spec.unwrap().ports.unwrap();
+        assert!(hp
+            .iter()
+            .filter(|p| p.name.as_deref() != Some("metrics"))
+            .all(|p| p.port == 5353));
+        let dnsd = inst.spec.server() == ServerKind::Dnsd;
+        assert_eq!(hp.iter().any(|p| p.port == 9153), dnsd);
+    }
+}
