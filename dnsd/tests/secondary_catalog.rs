@@ -23,24 +23,14 @@ fn catalog_members_are_added_and_removed() {
         // Not the default algorithm: hmac-sha384 against real BIND.
         .tsig(TsigKey::with_algorithm("cat-key", "hmac-sha384"))
         .primary_zone("catalog.test", CATALOG)
-        .primary_zone("m1.test", &zone_text("m1.test", 1, 3600, 600, 86400))
+        .primary_zone("m1.test", &plain_zone("m1.test"))
         .also_notify(addr)
         .start()
         .expect("named");
     let dir = tempdir();
     let state = dir.path().join("state");
-    let mut d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--catalog".into(),
-            format!("catalog.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-            "--state-dir".into(),
-            state.display().to_string(),
-        ],
-    );
+    let catalog = Follow::Catalog("catalog.test");
+    let mut d = Dnsd::follow(addr, dir.path(), &ns, catalog, &state_dir_flags(&state));
     d.wait("member m1.test served", 10, || {
         d.answer("www.m1.test.", rtype::A) == ["www.m1.test. 300 A 192.0.2.80"]
     });
@@ -51,7 +41,7 @@ fn catalog_members_are_added_and_removed() {
     );
 
     // A new member: the zone on the primary, then its entry in the catalog.
-    ns.add_zone("m2.test", &zone_text("m2.test", 1, 3600, 600, 86400))
+    ns.add_zone("m2.test", &plain_zone("m2.test"))
         .expect("addzone");
     ns.nsupdate("zone catalog.test.\nupdate add m2.zones.catalog.test. 0 PTR m2.test.")
         .expect("nsupdate");

@@ -44,11 +44,8 @@ fn raw_answers(server: SocketAddr) -> Vec<BTreeSet<String>> {
 
 /// The zone's records as a set (dig's AXFR text, whitespace-normalised).
 fn axfr_set(ns: &bindy_tests::named::Named) -> BTreeSet<String> {
-    ns.axfr("chain.test")
-        .expect("AXFR")
-        .lines()
-        .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("TSIG"))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+    transfer_records(&ns.axfr("chain.test").expect("AXFR"))
+        .into_iter()
         .collect()
 }
 
@@ -60,7 +57,7 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
     let addr = dnsd_addr();
     let sec_ip = alloc_loopback_ip();
     let sec_addr = SocketAddr::from((sec_ip, free_port(sec_ip)));
-    let mut text = zone_text("chain.test", 1, 3600, 600, 86400);
+    let mut text = plain_zone("chain.test");
     text.push_str("gone IN A 192.0.2.99\n");
     let primary = NamedBuilder::new()
         .primary_zone("chain.test", &text)
@@ -74,24 +71,21 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
     if knotd.is_none() {
         eprintln!("knotd not installed: the chain is checked with BIND as dnsd's secondary only");
     }
-    let mut notify = vec!["--notify".to_string(), sec_addr.to_string()];
+    let mut extra = vec![
+        "--notify-source".to_string(),
+        addr.ip().to_string(),
+        "--notify".to_string(),
+        sec_addr.to_string(),
+    ];
     if knotd.is_some() {
-        notify.extend(["--notify".to_string(), knot_addr.to_string()]);
+        extra.extend(["--notify".to_string(), knot_addr.to_string()]);
     }
-    let d = Dnsd::start(
+    let d = Dnsd::follow(
         addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("chain.test={}", primary.addr()),
-            "--tsig-key".into(),
-            primary.paths().tsig_key_file().display().to_string(),
-            "--notify-source".into(),
-            addr.ip().to_string(),
-        ]
-        .into_iter()
-        .chain(notify)
-        .collect::<Vec<_>>(),
+        dir.path(),
+        &primary,
+        Follow::Zone("chain.test"),
+        &extra,
     );
     d.wait("dnsd has the zone", 10, || {
         !d.answer("www.chain.test.", rtype::A).is_empty()
@@ -191,11 +185,7 @@ fn bind_primary_to_dnsd_to_bind_secondary() {
             std::time::Duration::from_secs(10),
         )
         .expect("dig IXFR");
-        out.stdout
-            .lines()
-            .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("TSIG"))
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect()
+        transfer_records(&out.stdout)
     };
     let now = ixfr(2);
     assert_eq!(now.len(), 1, "up to date: the SOA alone: {now:?}");

@@ -27,18 +27,8 @@ fn expire_servfail_recovery_and_restart_from_disk() {
         .expect("named");
     let dir = tempdir();
     let state = dir.path().join("state");
-    let mut d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("fault.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-            "--state-dir".into(),
-            state.display().to_string(),
-        ],
-    );
+    let fault = Follow::Zone("fault.test");
+    let mut d = Dnsd::follow(addr, dir.path(), &ns, fault, &state_dir_flags(&state));
     let www = ["www.fault.test. 300 A 192.0.2.80"];
     d.wait("initial AXFR", 10, || {
         d.answer("www.fault.test.", rtype::A) == www

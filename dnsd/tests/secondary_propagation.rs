@@ -103,25 +103,12 @@ fn propagation_latency() {
     if !tools_present() {
         return;
     }
-    let n: usize = std::env::var("PROP_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let n: usize = env_or("PROP_N", 200);
     let addr = dnsd_addr();
-    let extra: u32 = std::env::var("PROP_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut text = zone_text("prop.test", 1, 3600, 600, 86400);
+    let extra: u32 = env_or("PROP_RECORDS", 0);
+    let mut text = plain_zone("prop.test");
     text.push_str("v IN A 192.0.2.1\n");
-    for i in 0..extra {
-        text.push_str(&format!(
-            "h{i} A 10.{}.{}.{}\n",
-            i >> 16,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
+    push_hosts(&mut text, extra);
     println!("zone of {} records", extra + 7);
     let ns = NamedBuilder::new()
         .primary_zone("prop.test", &text)
@@ -130,16 +117,7 @@ fn propagation_latency() {
         .start()
         .expect("named");
     let dir = tempdir();
-    let d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("prop.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-        ],
-    );
+    let d = Dnsd::follow(addr, dir.path(), &ns, Follow::Zone("prop.test"), &[]);
     d.wait("initial transfer", 10, || {
         !d.answer("v.prop.test.", rtype::A).is_empty()
     });
@@ -178,20 +156,9 @@ fn axfr_1m_time_to_serve_and_rss() {
     if !tools_present() {
         return;
     }
-    let n: u32 = std::env::var("AXFR_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let mut text = zone_text("big.test", 1, 3600, 600, 86400);
-    text.reserve(n as usize * 32);
-    for i in 0..n {
-        text.push_str(&format!(
-            "h{i} A 10.{}.{}.{}\n",
-            i >> 16,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
+    let n: u32 = env_or("AXFR_N", 1_000_000);
+    let mut text = plain_zone("big.test");
+    push_hosts(&mut text, n);
     let last = format!("h{}.big.test.", n - 1);
     let ns = NamedBuilder::new()
         .primary_zone("big.test", &text)
@@ -202,16 +169,7 @@ fn axfr_1m_time_to_serve_and_rss() {
     let dir = tempdir();
     let addr = dnsd_addr();
     let t0 = Instant::now();
-    let d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("big.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-        ],
-    );
+    let d = Dnsd::follow(addr, dir.path(), &ns, Follow::Zone("big.test"), &[]);
     let took = wait_served(addr, &last, 300).expect("dnsd served the zone");
     let started = t0.elapsed() - took;
     let (rss, hwm) = rss_mib(d.pid().expect("pid"));
@@ -251,10 +209,7 @@ fn axfr_1m_time_to_serve_and_rss() {
 fn ixfr_delta_apply_cost() {
     use dnsd::secondary::{delta, Delta};
     use dnsd::zonefile::Record;
-    let n: u32 = std::env::var("AXFR_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u32 = env_or("AXFR_N", 1_000_000);
     let origin = dnsd::name::from_text("big.test.", None).expect("name");
     let rec = |name: &str, t: u16, rdata: Vec<u8>| Record {
         name: dnsd::name::from_text(name, Some(&origin)).expect("name"),

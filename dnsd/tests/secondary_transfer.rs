@@ -17,23 +17,14 @@ fn axfr_then_notify_ixfr_updates_and_deletes() {
     }
     let addr = dnsd_addr();
     let ns = NamedBuilder::new()
-        .primary_zone("sec.test", &zone_text("sec.test", 1, 3600, 600, 86400))
+        .primary_zone("sec.test", &plain_zone("sec.test"))
         .also_notify(addr)
         // A tiny zone: without this BIND answers an IXFR bigger than the zone AXFR-style.
         .options("max-ixfr-ratio unlimited;")
         .start()
         .expect("named");
     let dir = tempdir();
-    let d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("sec.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-        ],
-    );
+    let d = Dnsd::follow(addr, dir.path(), &ns, Follow::Zone("sec.test"), &[]);
     d.wait("initial AXFR", 10, || {
         d.answer("www.sec.test.", rtype::A) == ["www.sec.test. 300 A 192.0.2.80"]
     });
@@ -87,24 +78,13 @@ fn wrong_key_is_refused_and_old_data_keeps_serving_and_strangers_notify_is_refus
     }
     let addr = dnsd_addr();
     let ns = NamedBuilder::new()
-        .primary_zone("keys.test", &zone_text("keys.test", 1, 3600, 600, 86400))
+        .primary_zone("keys.test", &plain_zone("keys.test"))
         .start()
         .expect("named");
     let dir = tempdir();
     let state = dir.path().join("state");
-    let good = ns.paths().tsig_key_file().display().to_string();
-    let mut d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("keys.test={}", ns.addr()),
-            "--tsig-key".into(),
-            good,
-            "--state-dir".into(),
-            state.display().to_string(),
-        ],
-    );
+    let keys = Follow::Zone("keys.test");
+    let mut d = Dnsd::follow(addr, dir.path(), &ns, keys, &state_dir_flags(&state));
     d.wait("initial AXFR", 10, || {
         !d.answer("www.keys.test.", rtype::A).is_empty()
     });
@@ -117,18 +97,9 @@ fn wrong_key_is_refused_and_old_data_keeps_serving_and_strangers_notify_is_refus
     let wrong = TsigKey::generate(&ns.tsig().name);
     let wrong_file = dir.path().join("wrong.key");
     wrong.write_key_file(&wrong_file).expect("key file");
-    let d2 = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd2.log"),
-        &[
-            "--secondary".into(),
-            format!("keys.test={}", ns.addr()),
-            "--tsig-key".into(),
-            wrong_file.display().to_string(),
-            "--state-dir".into(),
-            state.display().to_string(),
-        ],
-    );
+    let mut flags = follow_flags(keys, ns.addr(), &wrong_file);
+    flags.extend(state_dir_flags(&state));
+    let d2 = Dnsd::start(addr, &dir.path().join("dnsd2.log"), &flags);
     assert_eq!(
         d2.answer("www.keys.test.", rtype::A),
         ["www.keys.test. 300 A 192.0.2.80"],
@@ -176,15 +147,8 @@ fn zone_of_100k_records_transfers_and_serves() {
     if !tools_present() {
         return;
     }
-    let mut text = zone_text("big.test", 1, 3600, 600, 86400);
-    for i in 0..100_000u32 {
-        text.push_str(&format!(
-            "h{i} A 10.{}.{}.{}\n",
-            i >> 16,
-            (i >> 8) & 255,
-            i & 255
-        ));
-    }
+    let mut text = plain_zone("big.test");
+    push_hosts(&mut text, 100_000);
     let addr = dnsd_addr();
     let ns = NamedBuilder::new()
         .primary_zone("big.test", &text)
@@ -193,16 +157,7 @@ fn zone_of_100k_records_transfers_and_serves() {
         .expect("named");
     let dir = tempdir();
     let start = std::time::Instant::now();
-    let d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("big.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-        ],
-    );
+    let d = Dnsd::follow(addr, dir.path(), &ns, Follow::Zone("big.test"), &[]);
     d.wait("100k-record AXFR", 40, || {
         d.answer("h99999.big.test.", rtype::A) == ["h99999.big.test. 300 A 10.1.134.159"]
     });
@@ -220,21 +175,12 @@ fn notify_bursts_coalesce_and_the_latest_serial_is_served() {
     }
     let addr = dnsd_addr();
     let ns = NamedBuilder::new()
-        .primary_zone("burst.test", &zone_text("burst.test", 1, 3600, 600, 86400))
+        .primary_zone("burst.test", &plain_zone("burst.test"))
         .options("max-ixfr-ratio unlimited;")
         .start()
         .expect("named");
     let dir = tempdir();
-    let d = Dnsd::start(
-        addr,
-        &dir.path().join("dnsd.log"),
-        &[
-            "--secondary".into(),
-            format!("burst.test={}", ns.addr()),
-            "--tsig-key".into(),
-            ns.paths().tsig_key_file().display().to_string(),
-        ],
-    );
+    let d = Dnsd::follow(addr, dir.path(), &ns, Follow::Zone("burst.test"), &[]);
     d.wait("initial AXFR", 10, || {
         !d.answer("www.burst.test.", rtype::A).is_empty()
     });

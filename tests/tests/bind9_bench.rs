@@ -14,7 +14,7 @@ use bindy_operator::bind9::notify::notify_one;
 use bindy_operator::bind9::rndc::RndcClient;
 use bindy_operator::bind9::update::{Change, Updater};
 use bindy_operator::bind9::wire::DnsConnection;
-use bindy_operator::bind9::{RecordData, RecordType};
+use bindy_operator::bind9::{RecordData, RecordType, TsigKey};
 use common::*;
 
 fn n_changes(n: usize, tag: u8) -> Vec<Change> {
@@ -51,6 +51,39 @@ async fn poll_until(conn: &mut DnsConnection, zone: &str, want: Ipv4Addr, limit:
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
     false
+}
+
+/// `rounds` changes of www.lat.bench (A = `net`.i), each timed from the UPDATE until the
+/// secondary answers it; with `notify_key`, the operator's NOTIFY follows each UPDATE at once
+/// (otherwise the secondary waits for BIND's own). `gap` pauses between rounds.
+async fn propagation_rounds(
+    up: &Updater,
+    secondary: std::net::SocketAddr,
+    notify_key: Option<&TsigKey>,
+    net: [u8; 3],
+    rounds: usize,
+    gap: Duration,
+) -> Vec<Duration> {
+    let mut q = DnsConnection::connect(secondary, None, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let mut lat = Vec::with_capacity(rounds);
+    for i in 0..rounds {
+        tokio::time::sleep(gap).await;
+        let ip = Ipv4Addr::new(net[0], net[1], net[2], i as u8 + 1);
+        let t0 = Instant::now();
+        up.replace("lat.bench", &rrset("www", vec![RecordData::A(ip)]), 300)
+            .await
+            .unwrap();
+        if let Some(key) = notify_key {
+            notify_one(secondary, "lat.bench", Some(key), Duration::from_secs(2))
+                .await
+                .unwrap();
+        }
+        assert!(poll_until(&mut q, "lat.bench", ip, Duration::from_secs(10)).await);
+        lat.push(t0.elapsed());
+    }
+    lat
 }
 
 #[test]
@@ -161,30 +194,14 @@ fn bind9_change_throughput_and_latency() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0),
     );
-    let mut fast = Vec::new();
-    rt.block_on(async {
-        let mut q = DnsConnection::connect(secondary.addr(), None, Duration::from_secs(2))
-            .await
-            .unwrap();
-        for i in 0..rounds {
-            tokio::time::sleep(gap).await;
-            let ip = Ipv4Addr::new(198, 51, 100, i as u8 + 1);
-            let t0 = Instant::now();
-            up.replace("lat.bench", &rrset("www", vec![RecordData::A(ip)]), 300)
-                .await
-                .unwrap();
-            notify_one(
-                secondary.addr(),
-                "lat.bench",
-                Some(&key),
-                Duration::from_secs(2),
-            )
-            .await
-            .unwrap();
-            assert!(poll_until(&mut q, "lat.bench", ip, Duration::from_secs(10)).await);
-            fast.push(t0.elapsed());
-        }
-    });
+    let mut fast = rt.block_on(propagation_rounds(
+        &up,
+        secondary.addr(),
+        Some(&key),
+        [198, 51, 100],
+        rounds,
+        gap,
+    ));
     // ... versus BIND's own NOTIFY (also-notify added by rndc modzone, notify-delay 0).
     let p = primary.paths();
     let z = match primary_zone(p, "lat.bench") {
@@ -199,22 +216,14 @@ fn bind9_change_throughput_and_latency() {
     let rndc = RndcClient::new(primary.rndc_addr(), op_key(primary.rndc_key()));
     rt.block_on(rndc.modzone("lat.bench", &modded.body().unwrap()))
         .unwrap();
-    let mut slow = Vec::new();
-    rt.block_on(async {
-        let mut q = DnsConnection::connect(secondary.addr(), None, Duration::from_secs(2))
-            .await
-            .unwrap();
-        for i in 0..rounds {
-            tokio::time::sleep(gap).await;
-            let ip = Ipv4Addr::new(203, 0, 113, i as u8 + 1);
-            let t0 = Instant::now();
-            up.replace("lat.bench", &rrset("www", vec![RecordData::A(ip)]), 300)
-                .await
-                .unwrap();
-            assert!(poll_until(&mut q, "lat.bench", ip, Duration::from_secs(10)).await);
-            slow.push(t0.elapsed());
-        }
-    });
+    let mut slow = rt.block_on(propagation_rounds(
+        &up,
+        secondary.addr(),
+        None,
+        [203, 0, 113],
+        rounds,
+        gap,
+    ));
     println!(
         "BENCH visible on BIND secondary: operator NOTIFY p50 {:?} p99 {:?}; BIND's own NOTIFY p50 {:?} p99 {:?} ({rounds} rounds each)",
         pct(&mut fast, 0.5), pct(&mut fast, 0.99), pct(&mut slow, 0.5), pct(&mut slow, 0.99)

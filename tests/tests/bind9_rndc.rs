@@ -280,6 +280,13 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
     std::fs::write(&bootstrap, zonefile::BOOTSTRAP).unwrap();
 
     let zones = ["alpha.example", "beta.example"];
+    // After a restart: every zone back with the record written before it.
+    let wait_for_zones = |ns: &bindy_tests::named::Named| {
+        for (i, zone) in zones.iter().enumerate() {
+            let ip = format!("192.0.2.{}", 10 + i);
+            wait_for(ns, &format!("www.{zone}."), "A", &[&ip], WAIT);
+        }
+    };
     for (i, zone) in zones.iter().enumerate() {
         let body = ZoneConfig::Primary(PrimaryZone {
             name: zone.to_string(),
@@ -353,15 +360,7 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
         Some(_ro) => {
             primary.stop();
             primary.restart().unwrap();
-            for (i, zone) in zones.iter().enumerate() {
-                wait_for(
-                    &primary,
-                    &format!("www.{zone}."),
-                    "A",
-                    &[&format!("192.0.2.{}", 10 + i)],
-                    WAIT,
-                );
-            }
+            wait_for_zones(&primary);
             let refused: Vec<String> = primary
                 .log()
                 .lines()
@@ -383,15 +382,7 @@ fn zones_created_from_the_shared_bootstrap_file_sync_propagate_and_survive_resta
     // A crash: named comes back with both zones (NZD) rolled forward from bootstrap + journal.
     primary.kill();
     primary.restart().unwrap();
-    for (i, zone) in zones.iter().enumerate() {
-        wait_for(
-            &primary,
-            &format!("www.{zone}."),
-            "A",
-            &[&format!("192.0.2.{}", 10 + i)],
-            WAIT,
-        );
-    }
+    wait_for_zones(&primary);
     assert_eq!(
         std::fs::read_to_string(&bootstrap).unwrap(),
         zonefile::BOOTSTRAP,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bindy_tests::named::{alloc_loopback_ip, free_port, require_tools, wait_until};
+use bindy_tests::named::{alloc_loopback_ip, free_port, require_tools, wait_until, Named};
 use dnsd::inspect::{query, summarize, Summary};
 
 /// Tools every secondary test needs.
@@ -18,6 +18,34 @@ pub const TOOLS: &[&str] = &["named", "rndc", "nsupdate", "dig", "named-checkcon
 /// Skip (or fail under CI=true) without the BIND9 tools.
 pub fn tools_present() -> bool {
     require_tools(TOOLS)
+}
+
+/// How a test's dnsd learns its zones from a BIND9 primary.
+#[derive(Clone, Copy, Debug)]
+pub enum Follow<'a> {
+    /// `--secondary ZONE=PRIMARY`: one zone.
+    Zone(&'a str),
+    /// `--catalog CATALOG=PRIMARY`: the members of an RFC 9432 catalog zone.
+    Catalog(&'a str),
+}
+
+/// dnsd flags to follow `what` on `primary`, signing with the TSIG key file `key`.
+pub fn follow_flags(what: Follow<'_>, primary: SocketAddr, key: &Path) -> Vec<String> {
+    let (flag, zone) = match what {
+        Follow::Zone(z) => ("--secondary", z),
+        Follow::Catalog(c) => ("--catalog", c),
+    };
+    vec![
+        flag.into(),
+        format!("{zone}={primary}"),
+        "--tsig-key".into(),
+        key.display().to_string(),
+    ]
+}
+
+/// `--state-dir DIR`.
+pub fn state_dir_flags(dir: &Path) -> Vec<String> {
+    vec!["--state-dir".into(), dir.display().to_string()]
 }
 
 /// A running `dnsd` child, killed on drop.
@@ -60,6 +88,20 @@ impl Dnsd {
         };
         d.spawn();
         d
+    }
+
+    /// dnsd on `addr` following `what` on the primary `ns` with its TSIG key, logging to
+    /// `dir`/dnsd.log, with `extra` flags after the follow flags.
+    pub fn follow(
+        addr: SocketAddr,
+        dir: &Path,
+        ns: &Named,
+        what: Follow<'_>,
+        extra: &[String],
+    ) -> Dnsd {
+        let mut args = follow_flags(what, ns.addr(), &ns.paths().tsig_key_file());
+        args.extend_from_slice(extra);
+        Dnsd::start(addr, &dir.join("dnsd.log"), &args)
     }
 
     fn spawn(&mut self) {
@@ -300,6 +342,42 @@ pub fn zone_text(zone: &str, serial: u32, refresh: u32, retry: u32, expire: u32)
          mail IN MX 10 ns1.{zone}.\n\
          txt IN TXT \"hello world\"\n"
     )
+}
+
+/// [`zone_text`] with everyday timers: refresh 1 h, retry 10 min, expire 1 day.
+pub fn plain_zone(zone: &str) -> String {
+    zone_text(zone, 1, 3600, 600, 86400)
+}
+
+/// Appends `n` host records `hI A 10.x.y.z` (distinct addresses, relative names).
+pub fn push_hosts(text: &mut String, n: u32) {
+    text.reserve(n as usize * 24);
+    for i in 0..n {
+        text.push_str(&format!(
+            "h{i} A 10.{}.{}.{}\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+}
+
+/// A number from the environment variable `name`, or `default` (measurement knobs).
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The records of dig's zone-transfer output as whitespace-normalised lines (comments,
+/// blank lines and the TSIG record dropped).
+pub fn transfer_records(dig_output: &str) -> Vec<String> {
+    dig_output
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty() && !l.contains("TSIG"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }
 
 /// Temp dir for a test's dnsd files.

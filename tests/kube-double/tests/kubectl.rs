@@ -5,100 +5,42 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
-use bindy_kube_double::ApiServerDouble;
+use common::kubectl::Kubectl;
 use serde_json::Value;
-
-fn kubectl_present() -> bool {
-    std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-async fn kubectl(kubeconfig: &Path, args: &[&str]) -> Output {
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(30),
-        tokio::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("kubectl finished within 30 s")
-    .expect("kubectl runs");
-    eprintln!(
-        "$ kubectl {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 const WIDGET: &str = "apiVersion: test.bindy.io/v1\nkind: Widget\nmetadata:\n  name: w1\n  namespace: default\nspec:\n  zone: example.com\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_get_describe_delete() {
-    if !kubectl_present() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIP: kubectl not on PATH");
+    let Some(k) = Kubectl::start().await else {
         return;
-    }
-    let d = ApiServerDouble::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    d.write_kubeconfig(&kc).unwrap();
-    let crd = dir.path().join("crd.yaml");
+    };
+    let crd = k.path("crd.yaml");
     std::fs::write(&crd, serde_yaml::to_string(&common::widget_crd()).unwrap()).unwrap();
-    let cr = dir.path().join("w1.yaml");
+    let cr = k.path("w1.yaml");
     std::fs::write(&cr, WIDGET).unwrap();
 
-    let out = ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", crd.to_str().unwrap()],
-    )
-    .await);
+    let out = k.apply_ok(&crd, &[]).await;
     assert!(out.contains("widgets.test.bindy.io created"), "{out}");
-    let out = ok(&kubectl(
-        &kc,
-        &[
+    let out = k
+        .ok(&[
             "wait",
             "--for=condition=Established",
             "--timeout=10s",
             "crd/widgets.test.bindy.io",
-        ],
-    )
-    .await);
+        ])
+        .await;
     assert!(out.contains("condition met"), "{out}");
-    let out = ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
-    )
-    .await);
+    let out = k.apply_ok(&cr, &[]).await;
     assert!(out.contains("widget.test.bindy.io/w1 created"), "{out}");
 
-    let out = ok(&kubectl(&kc, &["get", "widgets"]).await);
+    let out = k.ok(&["get", "widgets"]).await;
     assert!(
         out.contains("ZONE") && out.contains("w1") && out.contains("example.com"),
         "{out}"
     );
-    let out = ok(&kubectl(&kc, &["get", "wdg", "w1", "-o", "json"]).await);
+    let out = k.ok(&["get", "wdg", "w1", "-o", "json"]).await;
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         v["spec"]["ttl"], 3600,
@@ -107,32 +49,22 @@ async fn kubectl_apply_get_describe_delete() {
 
     // re-apply with a change: kubectl computes a merge patch from last-applied
     std::fs::write(&cr, WIDGET.replace("example.com", "example.org")).unwrap();
-    let out = ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
-    )
-    .await);
+    let out = k.apply_ok(&cr, &[]).await;
     assert!(out.contains("configured"), "{out}");
-    let out = ok(&kubectl(
-        &kc,
-        &[
+    let out = k
+        .ok(&[
             "get",
             "widget",
             "w1",
             "-o",
             "jsonpath={.spec.zone} {.metadata.generation}",
-        ],
-    )
-    .await);
+        ])
+        .await;
     assert_eq!(out.trim(), "example.org 2");
 
     // an invalid object is rejected with the field named
     std::fs::write(&cr, WIDGET.replace("example.com", "Bad_Zone")).unwrap();
-    let out = kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", cr.to_str().unwrap()],
-    )
-    .await;
+    let out = k.apply(&cr, &[]).await;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("spec.zone"),
@@ -140,7 +72,7 @@ async fn kubectl_apply_get_describe_delete() {
     );
 
     // an Event published by kube-runtime's Recorder (events.k8s.io) shows in `describe`
-    let client = d.client().unwrap();
+    let client = k.double.client().unwrap();
     let w: kube::api::DynamicObject =
         kube::api::Api::namespaced_with(client.clone(), "default", &common::widget_ar())
             .get("w1")
@@ -171,7 +103,7 @@ async fn kubectl_apply_get_describe_delete() {
         .await
         .unwrap();
 
-    let out = ok(&kubectl(&kc, &["describe", "widget", "w1"]).await);
+    let out = k.ok(&["describe", "widget", "w1"]).await;
     assert!(
         out.contains("Name:") && out.contains("w1") && out.contains("example.org"),
         "{out}"
@@ -181,9 +113,9 @@ async fn kubectl_apply_get_describe_delete() {
         "event in describe: {out}"
     );
 
-    let out = ok(&kubectl(&kc, &["delete", "widget", "w1"]).await);
+    let out = k.ok(&["delete", "widget", "w1"]).await;
     assert!(out.contains("deleted"), "{out}");
-    let out = kubectl(&kc, &["get", "widget", "w1"]).await;
+    let out = k.run(&["get", "widget", "w1"]).await;
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("NotFound")
@@ -191,34 +123,16 @@ async fn kubectl_apply_get_describe_delete() {
     );
 
     // a built-in kind: kubectl sends a strategic merge patch on the second apply
-    let cm = dir.path().join("cm.yaml");
+    let cm = k.path("cm.yaml");
     let cm_yaml =
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: conf\ndata:\n  a: \"1\"\n  b: \"2\"\n";
     std::fs::write(&cm, cm_yaml).unwrap();
-    ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
-    )
-    .await);
+    k.apply_ok(&cm, &[]).await;
     std::fs::write(&cm, cm_yaml.replace("  b: \"2\"\n", "")).unwrap();
-    ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", cm.to_str().unwrap()],
-    )
-    .await);
-    let ssa = ok(&kubectl(
-        &kc,
-        &[
-            "apply",
-            "--server-side",
-            "--validate=false",
-            "-f",
-            cm.to_str().unwrap(),
-        ],
-    )
-    .await);
+    k.apply_ok(&cm, &[]).await;
+    let ssa = k.apply_ok(&cm, &["--server-side"]).await;
     assert!(ssa.contains("serverside-applied"), "{ssa}");
-    let out = ok(&kubectl(&kc, &["get", "cm", "conf", "-o", "jsonpath={.data}"]).await);
+    let out = k.ok(&["get", "cm", "conf", "-o", "jsonpath={.data}"]).await;
     assert_eq!(
         out.trim(),
         r#"{"a":"1"}"#,
@@ -226,132 +140,78 @@ async fn kubectl_apply_get_describe_delete() {
     );
 
     // a StatefulSet re-applied with a new image: the container list is merged by name
-    let sts = dir.path().join("sts.yaml");
+    let sts = k.path("sts.yaml");
     let sts_yaml = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: dns\nspec:\n  serviceName: dns\n  \
         selector:\n    matchLabels:\n      app: dns\n  template:\n    metadata:\n      labels:\n        app: dns\n    \
         spec:\n      containers:\n      - name: bind9\n        image: bind9:9.18\n        args: [\"-g\"]\n";
     std::fs::write(&sts, sts_yaml).unwrap();
-    ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", sts.to_str().unwrap()],
-    )
-    .await);
+    k.apply_ok(&sts, &[]).await;
     std::fs::write(&sts, sts_yaml.replace("bind9:9.18", "bind9:9.20")).unwrap();
-    ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", sts.to_str().unwrap()],
-    )
-    .await);
-    let out = ok(&kubectl(&kc, &["get", "sts", "dns", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].args[0]} {.metadata.generation}"]).await);
+    k.apply_ok(&sts, &[]).await;
+    let out = k.ok(&["get", "sts", "dns", "-o", "jsonpath={.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].args[0]} {.metadata.generation}"]).await;
     assert_eq!(out.trim(), "bind9:9.20 -g 2");
 
-    let out = ok(&kubectl(&kc, &["delete", "-f", crd.to_str().unwrap()]).await);
+    let out = k.delete_ok(&crd, &[]).await;
     assert!(out.contains("deleted"), "{out}");
 }
 
 /// The team's generated CRDs and examples, applied, listed, described and deleted by kubectl.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_deploy_crds_and_examples() {
-    if !kubectl_present() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIP: kubectl not on PATH");
+    let Some(k) = Kubectl::start().await else {
         return;
-    }
+    };
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
     let (crds, examples) = (deploy.join("crds"), deploy.join("examples"));
-    let d = ApiServerDouble::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    d.write_kubeconfig(&kc).unwrap();
-    ok(&kubectl(
-        &kc,
-        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
-    )
-    .await);
-    let out = ok(&kubectl(&kc, &["get", "crds"]).await);
+    k.apply_ok(&crds, &[]).await;
+    let out = k.ok(&["get", "crds"]).await;
     assert!(out.contains("dnszones.bindy.firestoned.io"), "{out}");
-    let out = ok(&kubectl(
-        &kc,
-        &[
-            "apply",
-            "--validate=false",
-            "-f",
-            examples.to_str().unwrap(),
-        ],
-    )
-    .await);
+    let out = k.apply_ok(&examples, &[]).await;
     assert!(out.contains("created"), "{out}");
-    let out = ok(&kubectl(&kc, &["get", "dnszones", "-A"]).await);
+    let out = k.ok(&["get", "dnszones", "-A"]).await;
     assert!(out.contains("ZONE"), "{out}");
-    let out = ok(&kubectl(&kc, &["get", "bindy", "-A"]).await);
+    let out = k.ok(&["get", "bindy", "-A"]).await;
     assert!(!out.trim().is_empty(), "category 'bindy' lists objects");
     // the CRDs' CEL rules are enforced: a transition rule and a cross-field rule
-    let out = kubectl(
-        &kc,
-        &[
+    let kr = &k;
+    let patch = |p: &'static str| async move {
+        kr.run(&[
             "patch",
             "dnszone",
             "example-com",
             "--type",
             "merge",
             "-p",
-            r#"{"spec":{"zoneName":"other.com"}}"#,
-        ],
-    )
-    .await;
+            p,
+        ])
+        .await
+    };
+    let out = patch(r#"{"spec":{"zoneName":"other.com"}}"#).await;
     assert!(
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("zoneName is immutable")
     );
-    let out = kubectl(
-        &kc,
-        &[
-            "patch",
-            "dnszone",
-            "example-com",
-            "--type",
-            "merge",
-            "-p",
-            r#"{"spec":{"soaRecord":{"retry":999999}}}"#,
-        ],
-    )
-    .await;
+    let out = patch(r#"{"spec":{"soaRecord":{"retry":999999}}}"#).await;
     assert!(
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("retry must be less than refresh")
     );
-    let out = ok(&kubectl(&kc, &["describe", "dnszones", "-A"]).await);
+    let out = k.ok(&["describe", "dnszones", "-A"]).await;
     assert!(out.contains("Zone Name:"), "{out}");
-    ok(&kubectl(&kc, &["delete", "-f", examples.to_str().unwrap()]).await);
-    ok(&kubectl(
-        &kc,
-        &["delete", "-f", crds.to_str().unwrap(), "--ignore-not-found"],
-    )
-    .await);
+    k.delete_ok(&examples, &[]).await;
+    k.delete_ok(&crds, &["--ignore-not-found"]).await;
 }
 
 /// `kubectl get -w` (watch with Table rows) sees an object created while it runs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_get_watch() {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    if !kubectl_present() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "kubectl is required in CI"
-        );
-        eprintln!("SKIP: kubectl not on PATH");
+    let Some(k) = Kubectl::start().await else {
         return;
-    }
-    let d = ApiServerDouble::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    d.write_kubeconfig(&kc).unwrap();
+    };
     let mut child = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
-        .arg(&kc)
+        .arg(&k.kubeconfig)
         .args(["get", "configmaps", "-w", "--output-watch-events"])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -359,7 +219,7 @@ async fn kubectl_get_watch() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(d.client().unwrap(), "default");
+        kube::Api::namespaced(k.double.client().unwrap(), "default");
     let created = tokio::time::timeout(std::time::Duration::from_secs(15), async {
         let mut made = false;
         loop {

@@ -1,6 +1,8 @@
 //! Shared helpers for the test double's own tests.
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::ConfigMap;
