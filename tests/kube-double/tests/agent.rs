@@ -11,7 +11,7 @@ use bindy_kube_double::agent::named::NamedRuntime;
 use bindy_kube_double::agent::{AgentConfig, NodeAgent, Runtime};
 use bindy_kube_double::ApiServerDouble;
 use bindy_tests::named::TsigKey;
-use common::eventually;
+use common::{eventually, gone_within};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -246,11 +246,8 @@ async fn statefulset_runs_named_and_answers_dig() {
     )
     .await
     .unwrap();
-    let gone = eventually(Duration::from_secs(15), || async {
-        pods.get_opt("dns-0").await.unwrap().is_none().then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "pod deleted on scale-down");
+    let gone = gone_within(&pods, "dns-0", Duration::from_secs(15)).await;
+    assert!(gone, "pod deleted on scale-down");
     assert!(
         dig(&ip, "www.example.com").is_none_or(|a| a.is_empty()),
         "named stopped"
@@ -358,30 +355,16 @@ async fn pod_lifecycle_restart_recreate_scale_and_delete() {
     )
     .await
     .unwrap();
-    let gone = eventually(deadline, || async {
-        pods.get_opt("helper-1")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    let gone = gone_within(&pods, "helper-1", deadline).await;
     assert!(
-        gone.is_some() && !pid_alive(pid1.trim()),
+        gone && !pid_alive(pid1.trim()),
         "scaled-down pod and process gone"
     );
 
     // deleting the StatefulSet removes its pods (owner GC) and stops the process
     stss.delete("helper", &Default::default()).await.unwrap();
-    let gone = eventually(deadline, || async {
-        pods.get_opt("helper-0")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "pod of a deleted StatefulSet removed");
+    let gone = gone_within(&pods, "helper-0", deadline).await;
+    assert!(gone, "pod of a deleted StatefulSet removed");
     let stopped = eventually(deadline, || async {
         (!pid_alive(pid0b.trim())).then_some(())
     })

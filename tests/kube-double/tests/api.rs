@@ -230,18 +230,12 @@ async fn owner_reference_gc_and_namespace_deletion() {
         .await
         .unwrap();
     cms.delete("owner", &DeleteParams::default()).await.unwrap();
-    let gone = eventually(Duration::from_secs(5), || async {
-        cms.get_opt("child").await.unwrap().is_none().then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "child garbage-collected");
+    let gone = gone_within(&cms, "child", Duration::from_secs(5)).await;
+    assert!(gone, "child garbage-collected");
     assert!(cms.get_opt("bystander").await.unwrap().is_some());
     nss.delete("t1", &DeleteParams::default()).await.unwrap();
-    let gone = eventually(Duration::from_secs(5), || async {
-        nss.get_opt("t1").await.unwrap().is_none().then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "namespace emptied then removed");
+    let gone = gone_within(&nss, "t1", Duration::from_secs(5)).await;
+    assert!(gone, "namespace emptied then removed");
     assert!(d
         .store()
         .list(

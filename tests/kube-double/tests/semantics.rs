@@ -77,15 +77,8 @@ async fn foreground_and_orphan_propagation() {
     )
     .await
     .unwrap();
-    let gone = eventually(Duration::from_secs(5), || async {
-        cms.get_opt("fg-owner")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
-    assert!(gone.is_some(), "owner removed once the child is gone");
+    let gone = gone_within(&cms, "fg-owner", Duration::from_secs(5)).await;
+    assert!(gone, "owner removed once the child is gone");
 
     // orphan: the child stays and loses its ownerReference
     let owner = cms.create(&pp, &cm("or-owner", &[])).await.unwrap();

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bindy_kube_double::{ApiServerDouble, DoubleConfig};
-use common::eventually;
+use common::{eventually, gone_within};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
@@ -34,6 +34,17 @@ fn rv_of(c: &ConfigMap) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+/// Merge-patches `data.n = i` into the ConfigMap `name` (one new resourceVersion each).
+async fn set_n(cms: &Api<ConfigMap>, name: &str, i: u32) {
+    cms.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"n": i.to_string()}})),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -64,13 +75,7 @@ async fn watch_under_concurrent_writes_is_complete_and_ordered() {
                 .await
                 .unwrap();
             for i in 1..WRITES {
-                cms.patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"data": {"n": i.to_string()}})),
-                )
-                .await
-                .unwrap();
+                set_n(&cms, &name, i as u32).await;
             }
         }));
     }
@@ -130,13 +135,7 @@ async fn resume_gone_and_bookmarks() {
         .unwrap();
     let from = first.metadata.resource_version.clone().unwrap();
     for i in 1..4 {
-        cms.patch(
-            "r",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"n": i.to_string()}})),
-        )
-        .await
-        .unwrap();
+        set_n(&cms, "r", i).await;
     }
     // resume inside the window: exactly the three later events
     let mut s = cms
@@ -153,13 +152,7 @@ async fn resume_gone_and_bookmarks() {
     assert_eq!(n, ["1", "2", "3"]);
     // push the first version out of the window: 410 Gone as an ERROR event
     for i in 3..10 {
-        cms.patch(
-            "r",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"n": i.to_string()}})),
-        )
-        .await
-        .unwrap();
+        set_n(&cms, "r", i).await;
     }
     let mut s = cms
         .watch(&WatchParams::default().timeout(5), &from)
@@ -282,16 +275,9 @@ async fn kube_runtime_controller_reacts_within_deadline() {
     .await;
     assert!(updated.is_some(), "update propagated");
     cms.delete("src", &DeleteParams::default()).await.unwrap();
-    let gone = eventually(deadline, || async {
-        cms.get_opt("src-out")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    let gone = gone_within(&cms, "src-out", deadline).await;
     assert!(
-        gone.is_some(),
+        gone,
         "owned object garbage-collected after the owner's deletion"
     );
     task.abort();

@@ -85,6 +85,18 @@ where
     None
 }
 
+/// Polls until `name` no longer exists; false if it still does when `deadline` passes.
+pub async fn gone_within<K>(api: &Api<K>, name: &str, deadline: Duration) -> bool
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(deadline, || async {
+        api.get_opt(name).await.unwrap().is_none().then_some(())
+    })
+    .await
+    .is_some()
+}
+
 pub fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name,
         "labels": labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()},
