@@ -70,13 +70,33 @@ fn managed_pods_for_the_examples_run_on_the_shipped_images() {
         let c = &pod.containers[0];
         let ports = container_ports(c);
         let data = cm.data.unwrap_or_default();
+        let image = if data.contains_key("dnsd.toml") {
+            &dnsd
+        } else {
+            &bind9
+        };
+        // The image that runs, its ports, and the uid the pod runs it as (the image's USER,
+        // so files the image owns, and the volumes through fsGroup, are writable).
+        assert_eq!(c.image.as_deref(), Some(image.image.as_str()), "{name}");
+        assert!(
+            ports.is_subset(&image.expose),
+            "{name}: {ports:?} vs {:?}",
+            image.expose
+        );
+        let psc = pod.security_context.as_ref().expect("pod securityContext");
+        assert_eq!(
+            psc.run_as_user,
+            image.uid(),
+            "{name}: runAsUser = {} USER",
+            image.name
+        );
+        assert_eq!(
+            psc.fs_group,
+            image.uid(),
+            "{name}: fsGroup = {} USER",
+            image.name
+        );
         if let Some(toml) = data.get("dnsd.toml") {
-            assert_eq!(c.image.as_deref(), Some(dnsd.image.as_str()), "{name}");
-            assert!(
-                ports.is_subset(&dnsd.expose),
-                "{name}: {ports:?} vs {:?}",
-                dnsd.expose
-            );
             // dnsd accepts the operator's generated config.
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("dnsd.toml");
@@ -85,17 +105,7 @@ fn managed_pods_for_the_examples_run_on_the_shipped_images() {
                 panic!("{name}: dnsd rejects the operator's dnsd.toml: {e}\n{toml}")
             });
         } else {
-            assert_eq!(c.image.as_deref(), Some(bind9.image.as_str()), "{name}");
-            assert!(
-                ports.is_subset(&bind9.expose),
-                "{name}: {ports:?} vs {:?}",
-                bind9.expose
-            );
-            assert_eq!(
-                bind9.uid(),
-                Some(BIND_UID),
-                "bind9 image user = the pods' runAsUser"
-            );
+            assert_eq!(bind9.uid(), Some(BIND_UID), "bind9 image user = BIND_UID");
             assert!(
                 data.contains_key("named.conf"),
                 "{name}: named.conf in its ConfigMap"

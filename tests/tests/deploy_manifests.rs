@@ -12,9 +12,10 @@ use std::process::Command;
 
 use deploy_support::{
     all_docs, container_ports, dockerfile, docs, docs_of_str, find, root, typed, yaml_files,
+    Dockerfile,
 };
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, PodSpec, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
@@ -48,6 +49,29 @@ fn assert_hardened(what: &str, pod: &PodSpec, uid: i64) {
             "{what}: requests+limits"
         );
     }
+}
+
+/// The pod is hardened as `uid`, and its first container runs the image `df` builds, as the
+/// Dockerfile's USER (`uid:uid`), with the Dockerfile's EXPOSE as its ports.
+fn assert_runs_image<'a>(what: &str, pod: &'a PodSpec, df: &Dockerfile, uid: i64) -> &'a Container {
+    assert_hardened(what, pod, uid);
+    assert_eq!(
+        df.user.as_deref(),
+        Some(format!("{uid}:{uid}").as_str()),
+        "{what}: Dockerfile USER"
+    );
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.image.as_deref(),
+        Some(df.image.as_str()),
+        "{what}: image = Dockerfile tag"
+    );
+    assert_eq!(
+        container_ports(c),
+        df.expose,
+        "{what}: ports = Dockerfile EXPOSE"
+    );
+    c
 }
 
 /// API groups/versions and kinds a manifest under deploy/ may use.
@@ -146,15 +170,7 @@ fn operator_deployment_is_hardened_and_matches_its_image() {
     assert_eq!(spec.replicas, Some(2), "two replicas for leader election");
     let pod = spec.template.spec.unwrap();
     assert_eq!(pod.service_account_name.as_deref(), Some("bindy-operator"));
-    assert_hardened("operator", &pod, 65532);
-    assert_eq!(df.user.as_deref(), Some("65532:65532"), "Dockerfile USER");
-    let c = &pod.containers[0];
-    assert_eq!(
-        c.image.as_deref(),
-        Some(df.image.as_str()),
-        "image = Dockerfile tag"
-    );
-    assert_eq!(container_ports(c), df.expose, "ports = Dockerfile EXPOSE");
+    let c = assert_runs_image("operator", &pod, &df, 65532);
     let probe_path = |p: &Option<k8s_openapi::api::core::v1::Probe>| {
         p.as_ref()
             .and_then(|p| p.http_get.as_ref())
@@ -335,15 +351,7 @@ fn dnsd_tier_matches_dnsd_code_and_image() {
     let sts: StatefulSet = typed(find(&docs, "StatefulSet", "dnsd"));
     let spec = sts.spec.unwrap();
     let pod = spec.template.spec.unwrap();
-    assert_hardened("dnsd", &pod, 65532);
-    assert_eq!(df.user.as_deref(), Some("65532:65532"));
-    let c = &pod.containers[0];
-    assert_eq!(
-        c.image.as_deref(),
-        Some(df.image.as_str()),
-        "image = Dockerfile tag"
-    );
-    assert_eq!(container_ports(c), df.expose, "ports = Dockerfile EXPOSE");
+    let c = assert_runs_image("dnsd", &pod, &df, 65532);
 
     // Every flag the StatefulSet passes is one dnsd declares (main.rs + secondary flags).
     let src = root().join("dnsd/src");
