@@ -28,8 +28,8 @@ use bindy_crds::{
 use bindy_operator::bind9::namedconf::{Acl, Controls, NamedConf, PrimaryZone, ZoneConfig};
 use bindy_operator::bind9::rndc::RndcClient;
 use bindy_operator::bind9::update::{Change, Updater};
-use bindy_operator::bind9::{notify, serial, zonefile, NameServer, Soa, TsigAlgorithm};
-use bindy_operator::bind9::{RecordSet, TsigKey, ZoneData};
+use bindy_operator::bind9::{notify, serial, zonefile, RecordSet, TsigAlgorithm, TsigKey};
+use bindy_operator::resources::zone::skeleton;
 use clap::{Parser, Subcommand};
 use serde_json::Value;
 
@@ -47,38 +47,43 @@ struct Args {
     cmd: Cmd,
 }
 
+/// BIND9's side, shared by both subcommands.
+#[derive(clap::Args)]
+struct Bind {
+    /// named's working directory (zone files, journals).
+    #[arg(long)]
+    dir: PathBuf,
+    /// named's control channel (rndc).
+    #[arg(long)]
+    rndc: SocketAddr,
+    /// The operator's TSIG key file (UPDATE, NOTIFY, transfers).
+    #[arg(long)]
+    key: PathBuf,
+    /// The rndc key file.
+    #[arg(long)]
+    rndc_key: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Print the named.conf the operator's generator writes for a primary.
     NamedConf {
-        #[arg(long)]
-        dir: PathBuf,
+        #[command(flatten)]
+        bind: Bind,
         #[arg(long)]
         listen: SocketAddr,
-        #[arg(long)]
-        rndc: SocketAddr,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        rndc_key: PathBuf,
     },
     /// Create the example zone on the primary (once) and apply the example records.
     Apply {
+        #[command(flatten)]
+        bind: Bind,
         #[arg(long)]
         examples: PathBuf,
         /// Record manifests (default: EXAMPLES/records.yaml).
         #[arg(long)]
         records: Option<PathBuf>,
         #[arg(long)]
-        dir: PathBuf,
-        #[arg(long)]
         primary: SocketAddr,
-        #[arg(long)]
-        rndc: SocketAddr,
-        #[arg(long)]
-        key: PathBuf,
-        #[arg(long)]
-        rndc_key: PathBuf,
         /// Secondaries to NOTIFY right after the UPDATEs (repeatable).
         #[arg(long)]
         notify: Vec<SocketAddr>,
@@ -88,21 +93,12 @@ enum Cmd {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.cmd {
-        Cmd::NamedConf {
-            dir,
-            listen,
-            rndc,
-            key,
-            rndc_key,
-        } => named_conf(&dir, listen, rndc, &key, &rndc_key),
+        Cmd::NamedConf { bind, listen } => named_conf(&bind, listen),
         Cmd::Apply {
+            bind,
             examples,
             records,
-            dir,
             primary,
-            rndc,
-            key,
-            rndc_key,
             notify,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -110,9 +106,9 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string())
             .and_then(|rt| {
                 let records = records.unwrap_or_else(|| examples.join("records.yaml"));
-                let keys = (read_key(&key)?, read_key(&rndc_key)?);
+                let keys = (read_key(&bind.key)?, read_key(&bind.rndc_key)?);
                 rt.block_on(apply(
-                    &examples, &records, &dir, primary, rndc, keys, &notify,
+                    &examples, &records, &bind.dir, primary, bind.rndc, keys, &notify,
                 ))
             }),
     };
@@ -143,14 +139,9 @@ fn read_key(path: &Path) -> Res<TsigKey> {
     Ok(key)
 }
 
-fn named_conf(
-    dir: &Path,
-    listen: SocketAddr,
-    rndc: SocketAddr,
-    key: &Path,
-    rndc_key: &Path,
-) -> Res<()> {
-    let (key, rndc_key) = (read_key(key)?, read_key(rndc_key)?);
+fn named_conf(bind: &Bind, listen: SocketAddr) -> Res<()> {
+    let (dir, rndc) = (&bind.dir, bind.rndc);
+    let (key, rndc_key) = (read_key(&bind.key)?, read_key(&bind.rndc_key)?);
     let mut conf = NamedConf::new(dir.display().to_string());
     conf.listen_on = vec![listen.ip()];
     conf.port = listen.port();
@@ -210,34 +201,6 @@ fn record_of(v: &Value) -> Res<Option<Manifest>> {
     }))
 }
 
-/// ZoneData for the bootstrap zone file: SOA + NS (+ glue); records come by UPDATE.
-fn zone_data(zone: &DNSZone, serial: u32) -> ZoneData {
-    let s = &zone.spec;
-    ZoneData {
-        origin: s.zone_name.clone(),
-        ttl: s.ttl,
-        soa: Soa {
-            primary_ns: s.soa_record.primary_ns.clone(),
-            admin_email: s.soa_record.admin_email.clone(),
-            serial,
-            refresh: s.soa_record.refresh,
-            retry: s.soa_record.retry,
-            expire: s.soa_record.expire,
-            negative_ttl: s.soa_record.negative_ttl,
-        },
-        name_servers: s
-            .name_servers
-            .iter()
-            .map(|n| NameServer {
-                hostname: n.hostname.clone(),
-                ipv4: n.ipv4_address,
-                ipv6: n.ipv6_address,
-            })
-            .collect(),
-        records: Vec::new(),
-    }
-}
-
 async fn apply(
     examples: &Path,
     records: &Path,
@@ -272,7 +235,7 @@ async fn apply(
             .map_err(|e| e.to_string())?
             .as_secs();
         let serial = serial::next(None, serial::date_serial(now));
-        let text = zonefile::render(&zone_data(&zone, serial)).map_err(|e| e.to_string())?;
+        let text = zonefile::render(&skeleton(&zone, serial, None)).map_err(|e| e.to_string())?;
         let file = dir.join("zones").join(format!("{name}.zone"));
         std::fs::create_dir_all(dir.join("zones").as_path())
             .and_then(|()| std::fs::create_dir_all(dir.join("journal")))
