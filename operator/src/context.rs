@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::resources::instance::Settings;
 use crate::resources::keys::{secret, secret_name, KeySet};
-use crate::resources::zone::RecordEntry;
+use crate::resources::zone::{refers_to, zone_selects_labels, RecordEntry};
 
 /// Reflector stores of the eight record kinds.
 #[derive(Clone)]
@@ -98,7 +98,40 @@ macro_rules! each_store {
     }};
 }
 
+/// Records of `store` a zone may care about: in its namespace, and claimed by it or matching its
+/// selectors (checked on the objects, before an entry is built).
+fn zone_entries<K: bindy_crds::DnsRecord>(
+    out: &mut Vec<RecordEntry>,
+    store: &Store<K>,
+    zone: &DNSZone,
+) {
+    let ns = zone.metadata.namespace.as_deref();
+    out.extend(
+        store
+            .state()
+            .iter()
+            .filter(|r| r.meta().namespace.as_deref() == ns)
+            .filter(|r| refers_to(r.zone_ref(), zone) || zone_selects_labels(zone, r.labels()))
+            .map(|r| RecordEntry::of(r.as_ref())),
+    );
+}
+
 impl RecordStores {
+    /// Records of every kind a zone may care about (see [`zone_entries`]): a zone reconcile
+    /// costs one cheap comparison per record in the cluster, and entries only for its own.
+    pub fn for_zone(&self, zone: &DNSZone) -> Vec<RecordEntry> {
+        let mut out = Vec::new();
+        zone_entries(&mut out, &self.a, zone);
+        zone_entries(&mut out, &self.aaaa, zone);
+        zone_entries(&mut out, &self.cname, zone);
+        zone_entries(&mut out, &self.mx, zone);
+        zone_entries(&mut out, &self.txt, zone);
+        zone_entries(&mut out, &self.ns, zone);
+        zone_entries(&mut out, &self.srv, zone);
+        zone_entries(&mut out, &self.caa, zone);
+        out
+    }
+
     /// Records of every kind in `namespace`.
     pub fn in_namespace(&self, namespace: &str) -> Vec<RecordEntry> {
         each_store!(self, |e: RecordEntry| (e.namespace == namespace)
@@ -120,6 +153,8 @@ pub struct Context {
     pub client: Client,
     pub settings: Settings,
     pub stores: Stores,
+    /// Trigger streams fed by the stores' reflectors (each taken once by its controller).
+    pub taps: crate::reconcile::Taps,
     pub metrics: Arc<Metrics>,
     pub recorder: Recorder,
     /// Deadline of each DNS/rndc exchange.
@@ -129,6 +164,9 @@ pub struct Context {
     /// Per record: fingerprint of the last state pushed to BIND (skips no-op re-pushes when
     /// our own status write comes back as a watch event).
     pub pushed: Mutex<HashMap<String, String>>,
+    /// Per zone incarnation (`kind/ns/name/uid`): BIND9 secondary pods that got their
+    /// `rndc retransfer` (see `reconcile::zone`).
+    pub retransferred: Mutex<HashMap<String, std::collections::BTreeSet<std::net::IpAddr>>>,
     /// Key sets by (namespace, scope), read from their Secrets.
     keys: Mutex<HashMap<(String, String), KeySet>>,
 }
@@ -138,6 +176,7 @@ impl Context {
         client: Client,
         settings: Settings,
         stores: Stores,
+        taps: crate::reconcile::Taps,
         metrics: Arc<Metrics>,
         identity: &str,
     ) -> Self {
@@ -152,11 +191,13 @@ impl Context {
             client,
             settings,
             stores,
+            taps,
             metrics,
             recorder,
             dns_timeout: Duration::from_secs(3),
             failures: Mutex::new(HashMap::new()),
             pushed: Mutex::new(HashMap::new()),
+            retransferred: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
         }
     }

@@ -27,7 +27,7 @@ pub struct OutcomeLabels {
 /// Labels of BIND operations.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OpLabels {
-    /// `update`, `delete`, `addzone`, `modzone`, `delzone`, `notify`, `catalog`.
+    /// `update`, `delete`, `addzone`, `modzone`, `delzone`, `notify`, `catalog`, `retransfer`.
     pub op: String,
     pub result: String,
 }

@@ -21,7 +21,7 @@ async fn zone_records_and_secondary_ip_change() {
         return;
     }
     let bed = Bed::start(true).await;
-    let _op = bed.operator("op-a", None);
+    let op = bed.operator("op-a", None);
     let _c: Bind9Cluster = bed.create(cluster("prod", 1, 1)).await;
     let insts = bed.api::<Bind9Instance>();
     let Some(p) = wait_for(&insts, "prod-primary-0", T, |v| {
@@ -105,6 +105,14 @@ async fn zone_records_and_secondary_ip_change() {
     })
     .await
     .expect("zone status lists the secondary's IP");
+    // The zone (no records yet, so all of them ready) got one `rndc retransfer` on the BIND9
+    // secondary: retried until the secondary had learnt the zone from the catalog.
+    let retransfers = eventually(T, || async {
+        let n = bind_ops(&op.metrics, "retransfer", "ok");
+        (n >= 1).then_some(n)
+    })
+    .await
+    .expect("rndc retransfer ran on the secondary");
     println!(
         "zone creation: primary {:?}, secondary {:?}",
         zone_primary,
@@ -181,6 +189,18 @@ async fn zone_records_and_secondary_ip_change() {
     })
     .await
     .expect("zone status follows the new secondary IP");
+    // The re-created secondary (a new pod, so a new member of the zone's secondaries) gets its
+    // own retransfer and serves the records it missed while it was away.
+    eventually(T, || async {
+        (bind_ops(&op.metrics, "retransfer", "ok") > retransfers).then_some(())
+    })
+    .await
+    .expect("rndc retransfer ran on the re-created secondary");
+    eventually(T, || async {
+        (dig(&sip2, "www.example.com", "A")? == ["192.0.2.99"]).then_some(())
+    })
+    .await
+    .expect("the re-created secondary serves the zone's records");
     let t0 = Instant::now();
     let _api: ARecord = bed
         .create(a_record("api", "api", "192.0.2.30", "web"))
@@ -194,4 +214,15 @@ async fn zone_records_and_secondary_ip_change() {
         "record create -> answer on the re-created secondary: {:?}",
         t0.elapsed()
     );
+}
+
+/// `bindy_bind_operations_total{op, result}` from the operator's metrics.
+fn bind_ops(m: &bindy_operator::metrics::Metrics, op: &str, result: &str) -> u64 {
+    let prefix = format!("bindy_bind_operations_total{{op=\"{op}\",result=\"{result}\"}}");
+    m.encode()
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }

@@ -15,14 +15,16 @@ pub mod instance;
 pub mod record;
 pub mod zone;
 
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::channel::mpsc::{unbounded, UnboundedReceiver};
 use futures::StreamExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::{watcher, Predicate, PredicateConfig, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -31,6 +33,8 @@ use crate::context::{Context, RecordStores, Stores};
 use crate::error::{Error, Result};
 use crate::resources::FIELD_MANAGER;
 
+/// Reconciles in flight per controller (kube-runtime's default is unbounded).
+pub const CONCURRENCY: u16 = 16;
 /// Safety-net resync of healthy objects (events drive everything else).
 pub const RESYNC: Duration = Duration::from_secs(600);
 /// First retry delay; doubles per consecutive failure up to [`MAX_BACKOFF`].
@@ -141,9 +145,53 @@ where
     Ok(())
 }
 
-/// Starts a reflector for `K` on all namespaces; returns its store (the task runs until
-/// the returned handle is aborted).
-pub fn reflect<K>(client: &Client) -> (Store<K>, tokio::task::JoinHandle<()>)
+/// Touched objects of one reflector, for the controllers that trigger on that kind.
+///
+/// Every receiver gets every object, and only after the reflector put it into its store, so a
+/// reconcile never reads a store older than the event that triggered it (a controller's own
+/// `watches` stream would race the shared store). Each consumer filters with its own
+/// predicate ([`Tap::stream`]). Deleted objects arrive with `deletionTimestamp` set (see
+/// [`reflect`]) so a predicate that includes it passes the final deletion.
+pub struct Tap<K>(Mutex<Vec<UnboundedReceiver<Arc<K>>>>);
+
+impl<K> Tap<K>
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    /// One trigger stream (each receiver is taken once), filtered by `predicate`: only objects
+    /// whose predicate hash changed since their last event pass (kube-runtime's
+    /// `predicate_filter`).
+    pub fn stream<P>(
+        &self,
+        predicate: P,
+    ) -> futures::stream::BoxStream<'static, std::result::Result<K, watcher::Error>>
+    where
+        P: Predicate<K> + Send + 'static,
+    {
+        let rx = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match rx {
+            Some(rx) => rx
+                .map(|o| Ok(Arc::unwrap_or_clone(o)))
+                .predicate_filter(predicate, PredicateConfig::default())
+                .boxed(),
+            None => {
+                tracing::error!(kind = %K::kind(&()), "trigger stream taken twice (no receiver left)");
+                futures::stream::empty().boxed()
+            }
+        }
+    }
+}
+
+/// Hash of `parts`, as a predicate value (the fields a controller cares about).
+pub fn fingerprint<T: Hash + ?Sized>(parts: &T) -> Option<u64> {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    parts.hash(&mut h);
+    Some(h.finish())
+}
+
+/// Starts a reflector for `K` on all namespaces; returns its store, its [`Tap`] with `taps`
+/// receivers, and the task (runs until aborted).
+pub fn reflect<K>(client: &Client, taps: usize) -> (Store<K>, Tap<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -154,43 +202,105 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..taps).map(|_| unbounded::<Arc<K>>()).unzip();
     let stream = reflector::reflector(
         writer,
         watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
     )
-    .default_backoff()
-    .touched_objects();
+    .default_backoff();
     let task = tokio::spawn(async move {
         futures::pin_mut!(stream);
-        while stream.next().await.is_some() {}
+        while let Some(ev) = stream.next().await {
+            let obj = match ev {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => o,
+                Ok(watcher::Event::Delete(mut o)) => {
+                    // Gone without a finalizer: mark it so predicates see a change.
+                    if o.meta().deletion_timestamp.is_none() {
+                        o.meta_mut().deletion_timestamp =
+                            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                                k8s_openapi::jiff::Timestamp::now(),
+                            ));
+                    }
+                    o
+                }
+                _ => continue,
+            };
+            let obj = Arc::new(obj);
+            for tx in &txs {
+                // A stopped controller dropped its receiver: nothing to do.
+                let _ = tx.unbounded_send(obj.clone());
+            }
+        }
     });
-    (reader, task)
+    (reader, Tap(Mutex::new(rxs)), task)
+}
+
+/// Trigger streams of every controller, fed by the reflectors behind [`Stores`].
+pub struct Taps {
+    /// Zone controller (1) + one per record controller (8).
+    pub zones: Tap<bindy_crds::DNSZone>,
+    /// Zone controller.
+    pub instances: Tap<bindy_crds::Bind9Instance>,
+    /// Per record kind: its record controller + the zone controller.
+    pub a: Tap<bindy_crds::ARecord>,
+    pub aaaa: Tap<bindy_crds::AAAARecord>,
+    pub cname: Tap<bindy_crds::CNAMERecord>,
+    pub mx: Tap<bindy_crds::MXRecord>,
+    pub txt: Tap<bindy_crds::TXTRecord>,
+    pub ns: Tap<bindy_crds::NSRecord>,
+    pub srv: Tap<bindy_crds::SRVRecord>,
+    pub caa: Tap<bindy_crds::CAARecord>,
 }
 
 /// Reflectors for every kind; waits until all have listed once.
-pub async fn start_stores(client: &Client) -> Result<(Stores, Vec<tokio::task::JoinHandle<()>>)> {
+pub async fn start_stores(
+    client: &Client,
+) -> Result<(Stores, Taps, Vec<tokio::task::JoinHandle<()>>)> {
     let mut tasks = Vec::new();
     macro_rules! r {
-        ($t:ty) => {{
-            let (s, t) = reflect::<$t>(client);
+        ($t:ty, $n:expr) => {{
+            let (s, tap, t) = reflect::<$t>(client, $n);
             tasks.push(t);
-            s
+            (s, tap)
         }};
     }
+    let (clusters, _) = r!(bindy_crds::Bind9Cluster, 0);
+    let (instances, t_instances) = r!(bindy_crds::Bind9Instance, 1);
+    let (zones, t_zones) = r!(bindy_crds::DNSZone, 9);
+    let (a, t_a) = r!(bindy_crds::ARecord, 2);
+    let (aaaa, t_aaaa) = r!(bindy_crds::AAAARecord, 2);
+    let (cname, t_cname) = r!(bindy_crds::CNAMERecord, 2);
+    let (mx, t_mx) = r!(bindy_crds::MXRecord, 2);
+    let (txt, t_txt) = r!(bindy_crds::TXTRecord, 2);
+    let (ns, t_ns) = r!(bindy_crds::NSRecord, 2);
+    let (srv, t_srv) = r!(bindy_crds::SRVRecord, 2);
+    let (caa, t_caa) = r!(bindy_crds::CAARecord, 2);
     let stores = Stores {
-        clusters: r!(bindy_crds::Bind9Cluster),
-        instances: r!(bindy_crds::Bind9Instance),
-        zones: r!(bindy_crds::DNSZone),
+        clusters,
+        instances,
+        zones,
         records: RecordStores {
-            a: r!(bindy_crds::ARecord),
-            aaaa: r!(bindy_crds::AAAARecord),
-            cname: r!(bindy_crds::CNAMERecord),
-            mx: r!(bindy_crds::MXRecord),
-            txt: r!(bindy_crds::TXTRecord),
-            ns: r!(bindy_crds::NSRecord),
-            srv: r!(bindy_crds::SRVRecord),
-            caa: r!(bindy_crds::CAARecord),
+            a,
+            aaaa,
+            cname,
+            mx,
+            txt,
+            ns,
+            srv,
+            caa,
         },
+    };
+    let taps = Taps {
+        zones: t_zones,
+        instances: t_instances,
+        a: t_a,
+        aaaa: t_aaaa,
+        cname: t_cname,
+        mx: t_mx,
+        txt: t_txt,
+        ns: t_ns,
+        srv: t_srv,
+        caa: t_caa,
     };
     let wait = async {
         stores.clusters.wait_until_ready().await.ok();
@@ -217,7 +327,7 @@ pub async fn start_stores(client: &Client) -> Result<(Stores, Vec<tokio::task::J
             "caches did not sync within 60 s (are the CRDs installed?)".into(),
         ));
     }
-    Ok((stores, tasks))
+    Ok((stores, taps, tasks))
 }
 
 /// Runs every controller until `shutdown` resolves.
@@ -269,7 +379,7 @@ pub async fn run_operator(
             let settings = settings.clone();
             let identity = identity.clone();
             async move {
-                let (stores, tasks) = match start_stores(&client).await {
+                let (stores, taps, tasks) = match start_stores(&client).await {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::error!(error = %e, "starting caches failed");
@@ -280,7 +390,9 @@ pub async fn run_operator(
                     .into_iter()
                     .map(|t| crate::leader::AbortOnDrop(Some(t)))
                     .collect();
-                let ctx = Arc::new(Context::new(client, settings, stores, metrics, &identity));
+                let ctx = Arc::new(Context::new(
+                    client, settings, stores, taps, metrics, &identity,
+                ));
                 run_controllers(ctx, stop).await;
             }
         }

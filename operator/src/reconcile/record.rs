@@ -17,7 +17,6 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::ResourceExt;
 
 use super::instance::json;
@@ -31,6 +30,33 @@ use crate::resources::zone::{
 };
 use crate::resources::FINALIZER_RECORD;
 
+/// Record trigger: spec, `status.zoneRef` (written by the zone controller), finalizers and
+/// deletion. The controller's own status writes (Ready, fqdn) never re-trigger it.
+pub fn record_trigger<K: DnsRecord>(r: &K) -> Option<u64> {
+    super::fingerprint(&(
+        &r.meta().uid,
+        r.meta().generation,
+        r.zone_ref(),
+        r.finalizers(),
+        r.meta().deletion_timestamp.is_some(),
+    ))
+}
+
+/// Zone trigger of the records: the zone's placement only (incarnation, epoch = re-created on
+/// some pod, TTL and origin, instances, secondaries, deletion). Status churn (`recordCount`,
+/// `serial`, conditions) does not fan out to the zone's records.
+pub fn zone_placement(z: &DNSZone) -> Option<u64> {
+    let st = z.status.as_ref();
+    super::fingerprint(&(
+        &z.metadata.uid,
+        z.annotations().get(crate::resources::ANNOTATION_ZONE_EPOCH),
+        z.spec.ttl,
+        &z.spec.zone_name,
+        st.map(|s| (&s.instances, &s.secondary_ips)),
+        z.metadata.deletion_timestamp.is_some(),
+    ))
+}
+
 /// Runs one controller per record kind until `stop` resolves.
 pub async fn run_all<F, Fut>(ctx: Arc<Context>, stop: F)
 where
@@ -38,40 +64,54 @@ where
     Fut: std::future::Future<Output = ()> + Send + Sync + 'static,
 {
     let s = &ctx.stores.records;
+    let t = &ctx.taps;
+    macro_rules! run {
+        ($k:ty, $f:ident) => {
+            run::<$k>(
+                ctx.clone(),
+                s.$f.clone(),
+                t.$f.stream(record_trigger),
+                t.zones.stream(zone_placement),
+                stop(),
+            )
+        };
+    }
     futures::join!(
-        run::<bindy_crds::ARecord>(ctx.clone(), s.a.clone(), stop()),
-        run::<bindy_crds::AAAARecord>(ctx.clone(), s.aaaa.clone(), stop()),
-        run::<bindy_crds::CNAMERecord>(ctx.clone(), s.cname.clone(), stop()),
-        run::<bindy_crds::MXRecord>(ctx.clone(), s.mx.clone(), stop()),
-        run::<bindy_crds::TXTRecord>(ctx.clone(), s.txt.clone(), stop()),
-        run::<bindy_crds::NSRecord>(ctx.clone(), s.ns.clone(), stop()),
-        run::<bindy_crds::SRVRecord>(ctx.clone(), s.srv.clone(), stop()),
-        run::<bindy_crds::CAARecord>(ctx.clone(), s.caa.clone(), stop()),
+        run!(bindy_crds::ARecord, a),
+        run!(bindy_crds::AAAARecord, aaaa),
+        run!(bindy_crds::CNAMERecord, cname),
+        run!(bindy_crds::MXRecord, mx),
+        run!(bindy_crds::TXTRecord, txt),
+        run!(bindy_crds::NSRecord, ns),
+        run!(bindy_crds::SRVRecord, srv),
+        run!(bindy_crds::CAARecord, caa),
     );
 }
+
+type Trigger<K> =
+    futures::stream::BoxStream<'static, std::result::Result<K, kube::runtime::watcher::Error>>;
 
 async fn run<K>(
     ctx: Arc<Context>,
     store: Store<K>,
+    records: Trigger<K>,
+    zones: Trigger<DNSZone>,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) where
     K: DnsRecord + kube::Resource<Scope = kube::core::NamespaceResourceScope>,
 {
-    let client = ctx.client.clone();
-    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
+    let by_zone = store.clone();
+    Controller::for_stream(records, store)
+        .with_config(kube::runtime::Config::default().concurrency(super::CONCURRENCY))
         // A zone's placement (primaries, secondaries, re-creation) re-pushes its records.
-        .watches(
-            Api::<DNSZone>::all(client),
-            watcher::Config::default(),
-            move |z| {
-                store
-                    .state()
-                    .iter()
-                    .filter(|r| refers_to(r.zone_ref(), &z))
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(zones, move |z| {
+            by_zone
+                .state()
+                .iter()
+                .filter(|r| refers_to(r.zone_ref(), &z))
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(stop)
         .run(reconcile::<K>, error_policy, ctx)
         .for_each(|_| async {})
@@ -208,7 +248,7 @@ fn lost_conflict<K: DnsRecord>(rec: &K, zone: &DNSZone, ctx: &Context) -> Option
     let mut entries: Vec<RecordEntry> = ctx
         .stores
         .records
-        .in_namespace(&zone.namespace().unwrap_or_default())
+        .for_zone(zone)
         .into_iter()
         .filter(|e| e.key() != my_key)
         .filter(|e| {

@@ -25,7 +25,6 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::ResourceExt;
 
 use super::instance::{json, with_empty};
@@ -61,59 +60,109 @@ fn zones_for_record<K: DnsRecord>(zones: &Store<DNSZone>, r: &K) -> Vec<ObjectRe
     out
 }
 
+/// Zone trigger: spec, finalizers, deletion, labels and annotations (except the epoch the
+/// zone writes itself). Status is the controller's own output and never re-triggers it.
+pub fn zone_trigger(z: &DNSZone) -> Option<u64> {
+    let mut ann = z.annotations().clone();
+    ann.remove(ANNOTATION_ZONE_EPOCH);
+    super::fingerprint(&(
+        &z.metadata.uid,
+        z.metadata.generation,
+        z.finalizers(),
+        z.metadata.deletion_timestamp.is_some(),
+        z.labels(),
+        ann,
+    ))
+}
+
+/// Instance trigger: what zone placement depends on (selection by labels/cluster/spec, pod
+/// IPs, the Ready transition that marks a restart, deletion), not status churn.
+pub fn instance_trigger(i: &Bind9Instance) -> Option<u64> {
+    let st = i.status.as_ref();
+    let ready = st
+        .and_then(|s| bindy_crds::common::find_condition(&s.conditions, CONDITION_READY))
+        .map(|c| {
+            (
+                format!("{:?}", c.status),
+                c.last_transition_time.0.to_string(),
+            )
+        });
+    super::fingerprint(&(
+        &i.metadata.uid,
+        i.metadata.generation,
+        i.labels(),
+        i.metadata.deletion_timestamp.is_some(),
+        st.map(|s| &s.pod_ips),
+        ready,
+    ))
+}
+
+/// Record trigger of the zone: selection (labels, zoneRef, spec), readiness (counted in the
+/// zone's status), deletion.
+pub fn record_trigger<K: DnsRecord>(r: &K) -> Option<u64> {
+    super::fingerprint(&(
+        &r.meta().uid,
+        r.meta().generation,
+        r.labels(),
+        r.zone_ref(),
+        r.meta().deletion_timestamp.is_some(),
+        r.record_status()
+            .is_some_and(|s| bindy_crds::common::is_ready(&s.conditions)),
+    ))
+}
+
 /// Runs the controller until `stop` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     stop: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = ctx.client.clone();
     let zones = ctx.stores.zones.clone();
-    let c = Controller::new(
-        Api::<DNSZone>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let taps = &ctx.taps;
+    let c = Controller::for_stream(taps.zones.stream(zone_trigger), zones.clone())
+        .with_config(controller_config());
     macro_rules! watch_kind {
-        ($c:expr, $t:ty) => {{
+        ($c:expr, $tap:ident) => {{
             let z = zones.clone();
-            $c.watches(
-                Api::<$t>::all(client.clone()),
-                watcher::Config::default(),
-                move |r| zones_for_record(&z, &r),
-            )
+            $c.watches_stream(taps.$tap.stream(record_trigger), move |r| {
+                zones_for_record(&z, &r)
+            })
         }};
     }
-    let c = watch_kind!(c, bindy_crds::ARecord);
-    let c = watch_kind!(c, bindy_crds::AAAARecord);
-    let c = watch_kind!(c, bindy_crds::CNAMERecord);
-    let c = watch_kind!(c, bindy_crds::MXRecord);
-    let c = watch_kind!(c, bindy_crds::TXTRecord);
-    let c = watch_kind!(c, bindy_crds::NSRecord);
-    let c = watch_kind!(c, bindy_crds::SRVRecord);
-    let c = watch_kind!(c, bindy_crds::CAARecord);
+    let c = watch_kind!(c, a);
+    let c = watch_kind!(c, aaaa);
+    let c = watch_kind!(c, cname);
+    let c = watch_kind!(c, mx);
+    let c = watch_kind!(c, txt);
+    let c = watch_kind!(c, ns);
+    let c = watch_kind!(c, srv);
+    let c = watch_kind!(c, caa);
     let z = zones.clone();
-    c.watches(
-        Api::<Bind9Instance>::all(client.clone()),
-        watcher::Config::default(),
-        move |i| {
-            let ns = i.namespace();
-            let name = i.name_any();
-            z.state()
-                .iter()
-                .filter(|zone| zone.namespace() == ns)
-                .filter(|zone| {
-                    zone.status
-                        .as_ref()
-                        .is_some_and(|s| s.instances.contains(&name))
-                        || !instances_for_zone(zone, &[&i]).is_empty()
-                })
-                .map(|zone| ObjectRef::from_obj(zone.as_ref()))
-                .collect::<Vec<_>>()
-        },
-    )
+    c.watches_stream(taps.instances.stream(instance_trigger), move |i| {
+        let ns = i.namespace();
+        let name = i.name_any();
+        z.state()
+            .iter()
+            .filter(|zone| zone.namespace() == ns)
+            .filter(|zone| {
+                zone.status
+                    .as_ref()
+                    .is_some_and(|s| s.instances.contains(&name))
+                    || !instances_for_zone(zone, &[&i]).is_empty()
+            })
+            .map(|zone| ObjectRef::from_obj(zone.as_ref()))
+            .collect::<Vec<_>>()
+    })
     .graceful_shutdown_on(stop)
-    .run(reconcile, error_policy, ctx)
+    .run(reconcile, error_policy, ctx.clone())
     .for_each(|_| async {})
     .await;
+}
+
+/// Controller settings: bounded concurrency (each reconcile holds API and DNS connections;
+/// unbounded, a burst of a thousand zones opens a thousand of each at once) and no debounce
+/// (the record path's latency goes through this controller).
+fn controller_config() -> kube::runtime::Config {
+    kube::runtime::Config::default().concurrency(super::CONCURRENCY)
 }
 
 async fn reconcile(zone: Arc<DNSZone>, ctx: Arc<Context>) -> Result<Action> {
@@ -241,15 +290,14 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     let origin = zone.spec.origin();
     let port = ctx.settings.dns_port;
 
-    // 1. Instances and their pods.
-    // Read from the API, not the reflector: the instance event that triggered this reconcile
-    // may not have reached the store yet, and a stale pod IP list would stick.
-    let all: Vec<Arc<Bind9Instance>> = Api::<Bind9Instance>::namespaced(ctx.client.clone(), &ns)
-        .list(&Default::default())
-        .await?
-        .items
+    // 1. Instances and their pods, from the store: instance events reach this controller only
+    // after the store holds them (see `reconcile::Tap`), so it is never older than the trigger.
+    let all: Vec<Arc<Bind9Instance>> = ctx
+        .stores
+        .instances
+        .state()
         .into_iter()
-        .map(Arc::new)
+        .filter(|i| i.namespace().as_deref() == Some(ns.as_str()))
         .collect();
     let refs: Vec<&Bind9Instance> = all.iter().map(|i| i.as_ref()).collect();
     let chosen = instances_for_zone(zone, &refs);
@@ -442,7 +490,7 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     }
 
     // 3. Records: claim the selected, release those that stopped matching.
-    let entries = ctx.stores.records.in_namespace(&ns);
+    let entries = ctx.stores.records.for_zone(zone);
     let entry_refs: Vec<&RecordEntry> = entries.iter().collect();
     let sel = select(zone, &entry_refs);
     let by_key = entries_by_key(&entries);
@@ -462,9 +510,21 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
         }
         set_zone_ref(ctx, key, None).await?;
     }
-    let not_ready = count_not_ready(ctx, zone, &sel.selected);
+    let not_ready = count_not_ready(&entries, &sel.selected);
 
-    // 4. Status.
+    // 4. Secondaries: once the zone's records are all ready, one `rndc retransfer` on each
+    // BIND9 secondary pod that has not had one for this zone incarnation (new zone, new pod).
+    let retransfer_pending = if failures.is_empty()
+        && !primaries.is_empty()
+        && not_ready == 0
+        && sel.out_of_zone.is_empty()
+    {
+        retransfer_new(ctx, zone, &chosen).await
+    } else {
+        false
+    };
+
+    // 5. Status.
     st.instances = names;
     st.secondary_ips = secondary_ips;
     st.record_count = sel.selected.len() as i32;
@@ -554,14 +614,96 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     if !failures.is_empty() {
         return Err(Error::Waiting(msg));
     }
+    let retry_key = format!("retransfer/{}", super::obj_key(zone));
+    let mut f = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+    if retransfer_pending {
+        let n = f.entry(retry_key).or_insert(0);
+        *n += 1;
+        return Ok(Action::requeue(super::backoff_delay(*n)));
+    }
+    f.remove(&retry_key);
     Ok(Action::requeue(RESYNC))
 }
 
-fn count_not_ready(ctx: &Context, zone: &DNSZone, selected: &[RecordKey]) -> usize {
+/// `rndc retransfer <zone>` on every BIND9 secondary pod of the zone that has not had one for
+/// this zone incarnation (the zone is new, or the pod is: a secondary joined or came back on a
+/// new IP). NOTIFY keeps a secondary fresh record by record; the retransfer makes sure a
+/// secondary that missed NOTIFYs while it (or its copy of the zone) was being set up catches
+/// up at once instead of at the next SOA refresh. dnsd secondaries have no rndc (NOTIFY and
+/// their own refresh suffice). Returns true when some pod is still pending (it failed, e.g.
+/// the secondary has not learnt the zone from the catalog yet): the caller retries with backoff.
+async fn retransfer_new(ctx: &Context, zone: &DNSZone, chosen: &[&Bind9Instance]) -> bool {
+    let ns = zone.namespace().unwrap_or_default();
+    let origin = zone.spec.origin();
+    let key = format!(
+        "{}/{}",
+        super::obj_key(zone),
+        zone.metadata.uid.as_deref().unwrap_or_default()
+    );
+    let mut pods: Vec<(IpAddr, &Bind9Instance)> = Vec::new();
+    for i in chosen.iter().filter(|i| {
+        i.spec.role == ServerRole::Secondary && i.spec.server() == bindy_crds::ServerKind::Bind9
+    }) {
+        for ip in i
+            .status
+            .as_ref()
+            .map(|s| s.pod_ips.as_slice())
+            .unwrap_or_default()
+        {
+            if let Ok(ip) = ip.parse() {
+                pods.push((ip, i));
+            }
+        }
+    }
+    let done: BTreeSet<IpAddr> = {
+        let mut m = ctx.retransferred.lock().unwrap_or_else(|p| p.into_inner());
+        let d = m.entry(key.clone()).or_default();
+        // Pods that are gone: a pod that comes back on the same IP needs one again.
+        d.retain(|ip| pods.iter().any(|(p, _)| p == ip));
+        d.clone()
+    };
+    let mut pending = false;
+    let mut now_done = Vec::new();
+    for (ip, inst) in pods.iter().filter(|(ip, _)| !done.contains(ip)) {
+        let keys = match ctx.keys(&ns, &key_scope(inst)).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::info!(zone = %origin, pod = %ip, error = %e, "retransfer: no rndc key yet");
+                pending = true;
+                continue;
+            }
+        };
+        let rndc = RndcClient::new(SocketAddr::new(*ip, ctx.settings.rndc_port), keys.rndc)
+            .with_timeout(ctx.dns_timeout);
+        let r = rndc.retransfer(&origin).await;
+        ctx.metrics.bind_op("retransfer", r.is_ok());
+        match r {
+            Ok(_) => now_done.push(*ip),
+            Err(e) => {
+                tracing::info!(zone = %origin, pod = %ip, error = %e, "retransfer failed, will retry");
+                pending = true;
+            }
+        }
+    }
+    if !now_done.is_empty() {
+        if let Ok(mut m) = ctx.retransferred.lock() {
+            m.entry(key).or_default().extend(now_done.iter().copied());
+        }
+        let list: Vec<String> = now_done.iter().map(IpAddr::to_string).collect();
+        ctx.event(
+            zone,
+            false,
+            "SecondaryRetransfer",
+            format!("rndc retransfer {origin} on {}", list.join(", ")),
+        )
+        .await;
+    }
+    pending
+}
+
+fn count_not_ready(entries: &[RecordEntry], selected: &[RecordKey]) -> usize {
     let set: BTreeSet<&RecordKey> = selected.iter().collect();
-    ctx.stores
-        .records
-        .in_namespace(&zone.namespace().unwrap_or_default())
+    entries
         .iter()
         .filter(|e| set.contains(&e.key()))
         .filter(|e| e.zone_ref.is_none() || !e.ready)
@@ -626,9 +768,12 @@ async fn cleanup(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     if let Ok(mut m) = ctx.pushed.lock() {
         m.remove(&format!("placement/{}", super::obj_key(zone)));
     }
+    if let Ok(mut m) = ctx.retransferred.lock() {
+        m.retain(|k, _| !k.starts_with(&format!("{}/", super::obj_key(zone))));
+    }
     let ns = zone.namespace().unwrap_or_default();
     let origin = zone.spec.origin();
-    for e in ctx.stores.records.in_namespace(&ns) {
+    for e in ctx.stores.records.for_zone(zone) {
         if refers_to(e.zone_ref.as_ref(), zone) {
             set_zone_ref(ctx, &e.key(), None).await?;
         }
