@@ -277,6 +277,124 @@ async fn dnsd_tier_follows_the_cluster_and_answers_records() {
     println!("record create -> answer on the restarted dnsd pod: {third:?}");
 }
 
+/// A primary pod moving to a new IP: the BIND9 secondary follows without a restart (`rndc
+/// reconfig`, same pod), the dnsd tier by a roll; a record created afterwards reaches both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_ip_change_reaches_bind9_and_dnsd_secondaries() {
+    let Some((bed, _agent)) = start().await else {
+        return;
+    };
+    let _op = bed.operator("op-dnsd-move", None);
+    let _c: Bind9Cluster = bed.create(cluster("prod", 1, 1)).await;
+    let _d: Bind9Instance = bed.create(dnsd_instance("edge", "prod")).await;
+    let insts = bed.api::<Bind9Instance>();
+    let ready_ip = |name: &'static str| {
+        let insts = insts.clone();
+        async move {
+            let v = wait_for(&insts, name, T, |v| is_ready(v) && pod_ip(v).is_some())
+                .await
+                .unwrap_or_else(|| panic!("{name} Ready with a pod IP"));
+            pod_ip(&v).unwrap()
+        }
+    };
+    let pip = ready_ip("prod-primary-0").await;
+    ready_ip("prod-secondary-0").await;
+    ready_ip("edge").await;
+    let _z: DNSZone = bed
+        .create(zone("example", "example.com", "prod", "web"))
+        .await;
+    let _r: ARecord = bed
+        .create(a_record("www", "www", "192.0.2.10", "web"))
+        .await;
+    // Both tiers serve the record (each pod's current IP read from its instance).
+    let serves = |inst: &'static str, owner: &'static str| {
+        let insts = insts.clone();
+        async move {
+            eventually(T, || async {
+                let v = serde_json::to_value(insts.get(inst).await.ok()?).ok()?;
+                let ip = pod_ip(&v)?;
+                let addr: SocketAddr = format!("{ip}:53").parse().ok()?;
+                answers(addr, owner).await.then_some(ip)
+            })
+            .await
+        }
+    };
+    let sip = serves("prod-secondary-0", "www")
+        .await
+        .expect("BIND9 secondary answers www");
+    serves("edge", "www").await.expect("dnsd answers www");
+    let pods = bed.api::<Pod>();
+    let uid = |p: Pod| p.metadata.uid.unwrap_or_default();
+    let secondary_uid = uid(pods.get("prod-secondary-0-0").await.unwrap());
+    let stss = bed.api::<k8s_openapi::api::apps::v1::StatefulSet>();
+    let sts_before = stss.get("prod-secondary-0").await.unwrap();
+    let cm_before = bed
+        .api::<ConfigMap>()
+        .get("prod-secondary-0-config")
+        .await
+        .unwrap();
+
+    // The primary pod is recreated on a new IP.
+    pods.delete("prod-primary-0-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let moved = wait_for(&insts, "prod-primary-0", T, |v| {
+        is_ready(v) && pod_ip(v).is_some_and(|ip| ip != pip)
+    })
+    .await
+    .expect("primary back on a new IP");
+    let pip2 = pod_ip(&moved).unwrap();
+    let cm = eventually(T, || async {
+        let cm = bed
+            .api::<ConfigMap>()
+            .get("prod-secondary-0-config")
+            .await
+            .ok()?;
+        let conf = cm.data?.get("named.conf")?.clone();
+        conf.contains(&format!("{pip2} port 53")).then_some(conf)
+    })
+    .await;
+    assert!(
+        cm.is_some(),
+        "the secondary's named.conf names the new primary"
+    );
+    let _r: ARecord = bed
+        .create(a_record("api", "api", "192.0.2.30", "web"))
+        .await;
+    let on_bind = serves("prod-secondary-0", "api")
+        .await
+        .expect("a record created after the move reaches the BIND9 secondary");
+    let bind_t = t0.elapsed();
+    serves("edge", "api")
+        .await
+        .expect("a record created after the move reaches the dnsd tier");
+    let dnsd_t = t0.elapsed();
+    let sts_after = stss.get("prod-secondary-0").await.unwrap();
+    let cm_after = bed
+        .api::<ConfigMap>()
+        .get("prod-secondary-0-config")
+        .await
+        .unwrap();
+    assert_eq!(
+        on_bind,
+        sip,
+        "the BIND9 secondary kept its pod (and IP)\nbefore: {:?} {:?}\nafter: {:?} {:?}\n{}\n{}",
+        sts_before.metadata.generation,
+        sts_before.spec.as_ref().unwrap().template.metadata,
+        sts_after.metadata.generation,
+        sts_after.spec.as_ref().unwrap().template.metadata,
+        cm_before.data.unwrap()["named.conf"],
+        cm_after.data.unwrap()["named.conf"],
+    );
+    assert_eq!(
+        uid(pods.get("prod-secondary-0-0").await.unwrap()),
+        secondary_uid,
+        "the BIND9 secondary was not restarted for the new primary IP"
+    );
+    println!("primary moved -> new record served: BIND9 secondary {bind_t:?}, dnsd {dnsd_t:?}");
+}
+
 /// A plain HTTP/1.1 GET (bounded by 2 s), the whole response as text.
 fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};

@@ -3,18 +3,28 @@
 //! child comes back as an event through `owns` and is repaired); status (ready replicas, ready
 //! pod IPs, Service address, conditions) from the StatefulSet and its pods.
 //!
+//! A BIND9 secondary's primary addresses are applied to its running pods live: the ConfigMap
+//! changes, the pod template's hash does not ([`rollout_hash`]), and each ready pod gets
+//! `rndc reconfig` until `rndc showzone <catalog>` names the new primaries (the kubelet brings
+//! the new ConfigMap into the pod within about a minute; the operator may not touch pods to
+//! hurry it), then `rndc refresh` of the catalog and the instance's zones so they transfer
+//! from the new primaries at once. Re-checked every 2 s while any pod lags.
+//!
 //! A `server: dnsd` secondary also gets its own key Secret (transfer + NOTIFY keys, created
 //! once) and waits, without a StatefulSet, until a primary address is known (see
 //! `resources::instance::dnsd`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bindy_crds::common::{
     set_condition, Condition, ConditionStatus, CONDITION_DEGRADED, CONDITION_PROGRESSING,
     CONDITION_READY,
 };
-use bindy_crds::{Bind9Cluster, Bind9Instance, Bind9InstanceStatus, ServerKind, ServerRole};
+use bindy_crds::{
+    Bind9Cluster, Bind9Instance, Bind9InstanceStatus, DNSZone, ServerKind, ServerRole,
+};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
@@ -25,12 +35,14 @@ use kube::runtime::watcher;
 use kube::ResourceExt;
 
 use super::{apply, error_policy, instrumented, patch_status, RESYNC};
+use crate::bind9::rndc::RndcClient;
 use crate::context::{key_scope, Context};
 use crate::error::{Error, Result};
 use crate::resources::instance::{
-    client_service, config_hash, config_map, dnsd_secret, headless_service, statefulset,
-    InstanceInputs,
+    client_service, config_map, dnsd_secret, headless_service, primaries_applied_live,
+    rollout_hash, secondary_primaries, statefulset, InstanceInputs,
 };
+use crate::resources::keys::KeySet;
 use crate::resources::zone::pod_ips;
 use crate::resources::{owner_ref, LABEL_INSTANCE, LABEL_PART_OF};
 
@@ -192,11 +204,23 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
     let svc_api = Api::<Service>::namespaced(ctx.client.clone(), &ns);
     apply(&svc_api, &headless_service(&inputs, &owner)).await?;
     apply(&svc_api, &client_service(&inputs, &owner)).await?;
-    // A dnsd secondary without any primary address has nothing to follow: its pods (if any)
-    // keep serving what they have, and the primary's status change re-triggers this.
-    let waiting = match config_map(&inputs, &owner) {
+    // A secondary without any primary address (its primary pods restarting, or none ready
+    // yet) keeps the configuration it runs: rendering it without primaries would drop the
+    // catalog and restart the pods. A dnsd secondary waits for its first primaries; a BIND9
+    // one starts without the catalog (as before). The primary's status change re-triggers this.
+    let running = inst.status.as_ref().is_some_and(|s| !s.pod_ips.is_empty());
+    let no_primaries =
+        inst.spec.role == ServerRole::Secondary && secondary_primaries(&inputs).is_empty();
+    let rendered = if no_primaries && running {
+        Err(Error::Waiting(format!(
+            "no ready primary pod: {name} keeps its current primaries"
+        )))
+    } else {
+        config_map(&inputs, &owner)
+    };
+    let waiting = match rendered {
         Ok(cm) => {
-            let hash = config_hash(&cm);
+            let hash = rollout_hash(&inputs, &cm)?;
             apply(&Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns), &cm).await?;
             apply(
                 &Api::<StatefulSet>::namespaced(ctx.client.clone(), &ns),
@@ -205,7 +229,7 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
             .await?;
             None
         }
-        Err(Error::Waiting(why)) if dnsd => Some(why),
+        Err(Error::Waiting(why)) if dnsd || no_primaries => Some(why),
         Err(e) => return Err(e),
     };
 
@@ -226,6 +250,13 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
         .filter_map(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()))
         .collect();
     ips.sort();
+    let live_pending = if waiting.is_none() && primaries_applied_live(&inputs) {
+        let want = secondary_primaries(&inputs);
+        let pods: Vec<IpAddr> = ips.iter().filter_map(|ip| ip.parse().ok()).collect();
+        apply_primaries_live(ctx, inst, &keys, &pods, &want).await
+    } else {
+        false
+    };
     let ready = ips.len() as i32;
     let want = inst.spec.replicas;
     let gen = inst.metadata.generation;
@@ -290,7 +321,96 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
             ctx.event(inst, true, "InstanceNotReady", msg).await;
         }
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(if live_pending {
+        LIVE_RECHECK
+    } else {
+        RESYNC
+    }))
+}
+
+/// How soon a pod that does not run its new primaries yet is checked again.
+const LIVE_RECHECK: Duration = Duration::from_secs(2);
+
+/// Makes each ready BIND9 secondary pod use `want` as its primaries without a restart. True
+/// while some pod still runs other primaries (the kubelet has not synced its ConfigMap yet,
+/// or rndc failed): the caller re-checks soon.
+async fn apply_primaries_live(
+    ctx: &Context,
+    inst: &Bind9Instance,
+    keys: &KeySet,
+    pods: &[IpAddr],
+    want: &[SocketAddr],
+) -> bool {
+    let catalog = &ctx.settings.catalog;
+    let mut pending = false;
+    let mut zones: Option<Vec<String>> = None;
+    for ip in pods {
+        let rndc = RndcClient::new(
+            SocketAddr::new(*ip, ctx.settings.rndc_port),
+            keys.rndc.clone(),
+        )
+        .with_timeout(ctx.dns_timeout);
+        let runs_want = |text: &str| {
+            want.iter()
+                .all(|p| text.contains(&format!("{} port {}", p.ip(), p.port())))
+        };
+        match rndc.command(&format!("showzone {catalog}")).await {
+            Ok(r) if runs_want(&r.text) => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(pod = %ip, error = %e, "showzone of the catalog failed");
+            }
+        }
+        // Reloads named.conf as the pod sees it (harmless while the kubelet has not synced).
+        let r = rndc.command("reconfig").await;
+        ctx.metrics.bind_op("reconfig", r.is_ok());
+        let now = match rndc.command(&format!("showzone {catalog}")).await {
+            Ok(r) => runs_want(&r.text),
+            Err(_) => false,
+        };
+        if !now {
+            pending = true;
+            continue;
+        }
+        // New primaries in effect: transfer from them now rather than at the next refresh.
+        let zones = zones.get_or_insert_with(|| {
+            let mut z = vec![catalog.clone()];
+            z.extend(instance_zones(ctx, inst));
+            z
+        });
+        for z in zones.iter() {
+            ctx.metrics.bind_op(
+                "refresh",
+                rndc.command(&format!("refresh {z}")).await.is_ok(),
+            );
+        }
+        tracing::info!(instance = %inst.name_any(), pod = %ip, primaries = ?want, "secondary follows new primaries (rndc reconfig)");
+        ctx.event(
+            inst,
+            false,
+            "PrimariesChanged",
+            format!("pod {ip} now transfers from {want:?} (rndc reconfig, no restart)"),
+        )
+        .await;
+    }
+    pending
+}
+
+/// Origins of the zones that list this instance in their status.
+fn instance_zones(ctx: &Context, inst: &Bind9Instance) -> Vec<String> {
+    let name = inst.name_any();
+    ctx.stores
+        .zones
+        .state()
+        .iter()
+        .filter(|z| z.namespace() == inst.namespace())
+        .filter(|z: &&Arc<DNSZone>| {
+            z.status
+                .as_ref()
+                .is_some_and(|s| s.instances.contains(&name))
+        })
+        .map(|z| z.spec.origin().trim_end_matches('.').to_string())
+        .collect()
 }
 
 /// Creates a dnsd instance's key Secret when it is missing. It is never updated (the operator

@@ -15,7 +15,10 @@
 //!
 //! Pods run as a non-root user with a read-only root filesystem; readiness and liveness are TCP
 //! probes on the DNS port. A hash of the rendered configuration is a pod template annotation:
-//! a changed zone list rolls the pods so BIND reads it (see docs/operator.md).
+//! a changed configuration rolls the pods so the server reads it (see docs/operator.md), except
+//! a BIND9 secondary's primary addresses ([`rollout_hash`]): the instance reconciler applies
+//! those to the running pods with `rndc reconfig`, so a primary pod moving to a new IP does not
+//! restart the secondaries.
 //!
 //! Pods listen on `Settings::dns_port` (5353 in the shipped Deployment, so no capability is
 //! needed); the client Service exposes 53/UDP+TCP with that port as its target. A `server:
@@ -271,6 +274,29 @@ pub fn config_map(inp: &InstanceInputs<'_>, owner: &OwnerReference) -> Result<Co
 pub fn config_hash(cm: &ConfigMap) -> String {
     let data = cm.data.clone().unwrap_or_default();
     content_hash(data.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()]))
+}
+
+/// Does this instance get its primaries' addresses live (`rndc reconfig`) instead of a roll?
+/// BIND9 secondaries that have primaries; dnsd reads its primaries only at start.
+pub fn primaries_applied_live(inp: &InstanceInputs<'_>) -> bool {
+    inp.instance.spec.server() == ServerKind::Bind9
+        && inp.instance.spec.role == ServerRole::Secondary
+        && !secondary_primaries(inp).is_empty()
+}
+
+/// The pod template's config hash: [`config_hash`] of `cm`, but for a BIND9 secondary with
+/// primaries, of the configuration rendered with a placeholder primary, so that only a change
+/// of anything else rolls the pods (the first primaries still do: the catalog block appears).
+pub fn rollout_hash(inp: &InstanceInputs<'_>, cm: &ConfigMap) -> Result<String> {
+    if !primaries_applied_live(inp) {
+        return Ok(config_hash(cm));
+    }
+    let mut masked = inp.clone();
+    masked.primaries = vec![IpAddr::from([0, 0, 0, 0])];
+    Ok(config_hash(&config_map(
+        &masked,
+        &OwnerReference::default(),
+    )?))
 }
 
 fn port(name: &str, p: u16, proto: &str) -> ContainerPort {

@@ -187,9 +187,30 @@ fn services_and_config_map_are_owned_and_hashed() {
     assert_eq!(h1, config_hash(&config_map(&inp, &owner).unwrap()));
     let sec = instance(ServerRole::Secondary);
     let mut inp2 = inputs(&sec, &keys, &settings);
-    let h2 = config_hash(&config_map(&inp2, &owner).unwrap());
-    inp2.primaries = vec!["127.0.9.9".parse().unwrap()];
-    assert_ne!(h2, config_hash(&config_map(&inp2, &owner).unwrap()));
+    let cm2 = config_map(&inp2, &owner).unwrap();
+    let (h2, r2) = (config_hash(&cm2), rollout_hash(&inp2, &cm2).unwrap());
+    inp2.primaries = vec!["127.0.9.9".parse().unwrap(), "127.0.9.8".parse().unwrap()];
+    let cm3 = config_map(&inp2, &owner).unwrap();
+    assert_ne!(
+        h2,
+        config_hash(&cm3),
+        "the ConfigMap carries the new primaries"
+    );
+    assert_eq!(
+        r2,
+        rollout_hash(&inp2, &cm3).unwrap(),
+        "a BIND9 secondary is not rolled for new primary IPs (rndc reconfig)"
+    );
+    assert!(primaries_applied_live(&inp2));
+    // Anything else still rolls; the first primaries too (the catalog block appears).
+    inp2.primaries.clear();
+    let cm4 = config_map(&inp2, &owner).unwrap();
+    assert_ne!(r2, rollout_hash(&inp2, &cm4).unwrap());
+    assert_eq!(
+        rollout_hash(&inp, &cm).unwrap(),
+        h1,
+        "primaries: plain hash"
+    );
 }
 
 #[test]
