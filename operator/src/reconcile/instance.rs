@@ -250,12 +250,12 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
         .filter_map(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()))
         .collect();
     ips.sort();
-    let live_pending = if waiting.is_none() && primaries_applied_live(&inputs) {
+    let recheck = if waiting.is_none() && primaries_applied_live(&inputs) {
         let want = secondary_primaries(&inputs);
         let pods: Vec<IpAddr> = ips.iter().filter_map(|ip| ip.parse().ok()).collect();
         apply_primaries_live(ctx, inst, &keys, &pods, &want).await
     } else {
-        false
+        None
     };
     let ready = ips.len() as i32;
     let want = inst.spec.replicas;
@@ -321,28 +321,27 @@ async fn reconcile_instance(inst: &Bind9Instance, ctx: &Context) -> Result<Actio
             ctx.event(inst, true, "InstanceNotReady", msg).await;
         }
     }
-    Ok(Action::requeue(if live_pending {
-        LIVE_RECHECK
-    } else {
-        RESYNC
-    }))
+    Ok(Action::requeue(recheck.unwrap_or(RESYNC)))
 }
 
-/// How soon a pod that does not run its new primaries yet is checked again.
+/// How soon a pod that does not run its new primaries yet is checked again (the kubelet has
+/// not synced its ConfigMap yet).
 const LIVE_RECHECK: Duration = Duration::from_secs(2);
+/// How soon after an rndc failure.
+const LIVE_RETRY: Duration = Duration::from_secs(30);
 
-/// Makes each ready BIND9 secondary pod use `want` as its primaries without a restart. True
-/// while some pod still runs other primaries (the kubelet has not synced its ConfigMap yet,
-/// or rndc failed): the caller re-checks soon.
+/// Makes each ready BIND9 secondary pod use `want` as its primaries without a restart.
+/// Returns when to check again while some pod still runs other primaries: soon while the
+/// kubelet has not synced the ConfigMap, later when rndc failed.
 async fn apply_primaries_live(
     ctx: &Context,
     inst: &Bind9Instance,
     keys: &KeySet,
     pods: &[IpAddr],
     want: &[SocketAddr],
-) -> bool {
+) -> Option<Duration> {
     let catalog = &ctx.settings.catalog;
-    let mut pending = false;
+    let mut recheck: Option<Duration> = None;
     let mut zones: Option<Vec<String>> = None;
     for ip in pods {
         let rndc = RndcClient::new(
@@ -358,7 +357,9 @@ async fn apply_primaries_live(
             Ok(r) if runs_want(&r.text) => continue,
             Ok(_) => {}
             Err(e) => {
-                tracing::debug!(pod = %ip, error = %e, "showzone of the catalog failed");
+                tracing::warn!(pod = %ip, error = %e, "rndc showzone of the catalog failed");
+                recheck = Some(recheck.map_or(LIVE_RETRY, |d| d.min(LIVE_RETRY)));
+                continue;
             }
         }
         // Reloads named.conf as the pod sees it (harmless while the kubelet has not synced).
@@ -369,7 +370,7 @@ async fn apply_primaries_live(
             Err(_) => false,
         };
         if !now {
-            pending = true;
+            recheck = Some(LIVE_RECHECK);
             continue;
         }
         // New primaries in effect: transfer from them now rather than at the next refresh.
@@ -393,7 +394,7 @@ async fn apply_primaries_live(
         )
         .await;
     }
-    pending
+    recheck
 }
 
 /// Origins of the zones that list this instance in their status.
