@@ -54,23 +54,9 @@ fn rndc(dir: &std::path::Path, key: &TsigKey, ip: &str, cmd: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// DNS on the pods' port 53 (the agent runs named there).
 fn dig(ip: &str, name: &str) -> Option<String> {
-    let out = std::process::Command::new("dig")
-        .args([
-            &format!("@{ip}"),
-            "-p",
-            "53",
-            name,
-            "A",
-            "+short",
-            "+time=1",
-            "+tries=1",
-        ])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    common::dig_a(ip, 53, name)
 }
 
 fn tools_present() -> bool {

@@ -42,20 +42,7 @@ fn yaml(path: &Path) -> Value {
 }
 
 fn dig(ip: &str, port: u16, name: &str) -> String {
-    std::process::Command::new("dig")
-        .args([
-            &format!("@{ip}"),
-            "-p",
-            &port.to_string(),
-            name,
-            "A",
-            "+short",
-            "+time=1",
-            "+tries=1",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
+    common::dig_a(ip, port, name).unwrap_or_default()
 }
 
 async fn ready_ip(pods: &Api<Pod>, name: &str) -> Option<String> {

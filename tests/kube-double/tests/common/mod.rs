@@ -97,6 +97,26 @@ where
     .is_some()
 }
 
+/// `dig @IP -p PORT NAME A +short` (1 s, one try): the answer lines, None when dig fails.
+pub fn dig_a(ip: &str, port: u16, name: &str) -> Option<String> {
+    let out = std::process::Command::new("dig")
+        .args([
+            &format!("@{ip}"),
+            "-p",
+            &port.to_string(),
+            name,
+            "A",
+            "+short",
+            "+time=1",
+            "+tries=1",
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 pub fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name,
         "labels": labels.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()},
