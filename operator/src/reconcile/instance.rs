@@ -40,7 +40,7 @@ use crate::context::{key_scope, Context};
 use crate::error::{Error, Result};
 use crate::resources::instance::{
     client_service, config_map, dnsd_secret, headless_service, primaries_applied_live,
-    rollout_hash, secondary_primaries, statefulset, InstanceInputs,
+    rollout_hash, runs_primaries, secondary_primaries, statefulset, InstanceInputs,
 };
 use crate::resources::keys::KeySet;
 use crate::resources::zone::pod_ips;
@@ -349,10 +349,7 @@ async fn apply_primaries_live(
             keys.rndc.clone(),
         )
         .with_timeout(ctx.dns_timeout);
-        let runs_want = |text: &str| {
-            want.iter()
-                .all(|p| text.contains(&format!("{} port {}", p.ip(), p.port())))
-        };
+        let runs_want = |text: &str| runs_primaries(text, want);
         match rndc.command(&format!("showzone {catalog}")).await {
             Ok(r) if runs_want(&r.text) => continue,
             Ok(_) => {}

@@ -284,6 +284,39 @@ pub fn primaries_applied_live(inp: &InstanceInputs<'_>) -> bool {
         && !secondary_primaries(inp).is_empty()
 }
 
+/// The primaries (`IP port P`) of the zone statement `rndc showzone` printed, in order; None
+/// when the text has no `primaries { ... }` list.
+pub fn shown_primaries(showzone: &str) -> Option<Vec<String>> {
+    let start = showzone.find("primaries {")? + "primaries {".len();
+    let body = &showzone[start..];
+    let body = &body[..body.find('}')?];
+    Some(
+        body.split(';')
+            .filter_map(|entry| {
+                let t: Vec<&str> = entry.split_whitespace().collect();
+                match t.as_slice() {
+                    [ip, "port", port, ..] => Some(format!("{ip} port {port}")),
+                    [ip, ..] => Some(format!("{ip} port 53")),
+                    [] => None,
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Does a secondary pod's `rndc showzone <catalog>` output name exactly `want`?
+pub fn runs_primaries(showzone: &str, want: &[SocketAddr]) -> bool {
+    let mut want: Vec<String> = want
+        .iter()
+        .map(|p| format!("{} port {}", p.ip(), p.port()))
+        .collect();
+    want.sort();
+    shown_primaries(showzone).is_some_and(|mut have| {
+        have.sort();
+        have == want
+    })
+}
+
 /// The pod template's config hash: [`config_hash`] of `cm`, but for a BIND9 secondary with
 /// primaries, of the configuration rendered with a placeholder primary, so that only a change
 /// of anything else rolls the pods (the first primaries still do: the catalog block appears).

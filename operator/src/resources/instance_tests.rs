@@ -394,3 +394,27 @@ fn client_service_exposes_53_to_the_pods_dns_port() {
         assert_eq!(hp.iter().any(|p| p.port == 9153), dnsd);
     }
 }
+
+#[test]
+fn showzone_primaries_are_compared_as_a_set() {
+    let text = "zone \"catalog.bindy.local\" { type secondary; file \"/var/lib/bind/c.db\"; \
+        primaries { 127.0.1.1 port 5353 key \"bindy-transfer\"; 127.0.1.2 port 5353 key \"bindy-transfer\"; }; \
+        allow-notify { key \"bindy-operator\"; }; };";
+    assert_eq!(
+        shown_primaries(text).unwrap(),
+        ["127.0.1.1 port 5353", "127.0.1.2 port 5353"]
+    );
+    let a: SocketAddr = "127.0.1.1:5353".parse().unwrap();
+    let b: SocketAddr = "127.0.1.2:5353".parse().unwrap();
+    assert!(runs_primaries(text, &[b, a]));
+    assert!(!runs_primaries(text, &[a]), "a removed primary is a change");
+    assert!(!runs_primaries(
+        text,
+        &[a, b, "127.0.1.3:5353".parse().unwrap()]
+    ));
+    assert!(!runs_primaries("zone \"x\" { type primary; };", &[a]));
+    assert_eq!(
+        shown_primaries("primaries { 192.0.2.1; };").unwrap(),
+        ["192.0.2.1 port 53"]
+    );
+}
