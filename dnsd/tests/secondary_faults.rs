@@ -104,3 +104,55 @@ fn expire_servfail_recovery_and_restart_from_disk() {
         "expired while down: SERVFAIL"
     );
 }
+
+/// Probes: a zone its primary cannot deliver must neither hold dnsd out of its Service
+/// (`/ready` settles once that zone's transfer has failed, while the good zone serves) nor
+/// get dnsd restarted (`/health` is liveness only and never looks at zones).
+#[test]
+fn probes_settle_when_a_zone_cannot_be_transferred() {
+    if !tools_present() {
+        return;
+    }
+    let addr = dnsd_addr();
+    let ns = NamedBuilder::new()
+        .primary_zone("good.test", &plain_zone("good.test"))
+        .start()
+        .expect("named");
+    let dir = tempdir();
+    let mut args = follow_flags(
+        Follow::Zone("good.test"),
+        ns.addr(),
+        &ns.paths().tsig_key_file(),
+    );
+    // BIND answers NOTAUTH/REFUSED for a zone it does not have.
+    args.extend([
+        "--secondary".to_string(),
+        format!("missing.test={}", ns.addr()),
+    ]);
+    let d = Dnsd::start(addr, &dir.path().join("dnsd.log"), &args);
+    let (status, _) = d.http("/health");
+    assert!(
+        status.contains("200"),
+        "liveness does not wait for zones: {status}"
+    );
+    d.wait("good.test served", 10, || {
+        !d.answer("www.good.test.", rtype::A).is_empty()
+    });
+    d.wait("missing.test failed at least once", 10, || {
+        d.metric("dnsd_secondary_soa_check_failures_total{zone=\"missing.test.\"}")
+            .unwrap_or(0.0)
+            + d.metric("dnsd_secondary_transfers_total{zone=\"missing.test.\",kind=\"axfr\",result=\"failed\"}")
+                .unwrap_or(0.0)
+            > 0.0
+    });
+    let (status, body) = d.http("/ready");
+    assert!(
+        status.contains("200") && body.contains("missing.test."),
+        "a failed zone does not hold readiness, and is named: {status} {body}"
+    );
+    assert_eq!(
+        d.rcode("www.missing.test.", rtype::A),
+        Some(5),
+        "the zone never delivered is not served (REFUSED, as for any zone dnsd lacks)"
+    );
+}

@@ -342,18 +342,22 @@ fn notify(sh: &Shared, query: &[u8], peer: IpAddr, out: &mut Vec<u8>) -> Option<
     Some(0)
 }
 
-/// `/health` and `/ready`: not ready until every followed zone has a version. None when no
-/// secondary side runs (the server's own answer applies).
-pub fn health() -> Option<(&'static str, String)> {
+/// `/ready` (readiness): 503 until every followed zone has settled (see [`Shared::ready`]),
+/// then 200 for good; the body names zones still without a version. None when no secondary
+/// side runs (the server's own answer applies). Liveness (`/health`) is deliberately not tied
+/// to zones: a zone the primaries cannot deliver is not cured by restarting dnsd.
+pub fn readiness() -> Option<(&'static str, String)> {
     let sh = SHARED.load_full()?;
     let pending = sh.pending();
-    Some(if pending.is_empty() {
-        ("200 OK", "ok\n".to_string())
+    let body = if pending.is_empty() {
+        "ok\n".to_string()
     } else {
-        (
-            "503 Service Unavailable",
-            format!("waiting for zones: {}\n", pending.join(" ")),
-        )
+        format!("waiting for zones: {}\n", pending.join(" "))
+    };
+    Some(if sh.ready() {
+        ("200 OK", body)
+    } else {
+        ("503 Service Unavailable", body)
     })
 }
 

@@ -116,6 +116,8 @@ pub struct Shared {
     pub history: Mutex<History>,
     tasks: Mutex<HashMap<Box<[u8]>, Vec<tokio::task::AbortHandle>>>,
     rt: tokio::runtime::Handle,
+    /// Set once every followed zone has settled (see [`Shared::ready`]); never cleared.
+    ready_latch: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -205,7 +207,31 @@ impl Shared {
         hooks::set_any_expired(!self.expired.load().is_empty());
     }
 
-    /// Are all followed zones loaded (from disk or a transfer)?
+    /// Readiness for a load balancer: true once every followed zone has settled, i.e. serves
+    /// a version (from disk or a transfer) or has failed a transfer or SOA check at least once
+    /// (a broken zone answers SERVFAIL on every replica alike, so it must not hold the pod out
+    /// of its Service). Latched: a catalog member added later, whose first transfer takes a
+    /// few milliseconds, must not take every replica out of the Service at the same moment.
+    pub fn ready(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.ready_latch.load(Relaxed) {
+            return true;
+        }
+        let settled = self.zones.load().values().all(|c| {
+            let s = &c.stats;
+            s.loaded()
+                || s.axfr_failed.load(Relaxed)
+                    + s.ixfr_failed.load(Relaxed)
+                    + s.soa_failed.load(Relaxed)
+                    > 0
+        });
+        if settled {
+            self.ready_latch.store(true, Relaxed);
+        }
+        settled
+    }
+
+    /// Followed zones that serve no version yet (neither from disk nor from a transfer).
     pub fn pending(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .zones
@@ -248,6 +274,7 @@ impl Secondary {
             history: Mutex::new(HashMap::new()),
             tasks: Mutex::new(HashMap::new()),
             rt: rt.handle().clone(),
+            ready_latch: std::sync::atomic::AtomicBool::new(false),
             cfg,
         });
         for spec in shared.cfg.zones.clone() {

@@ -1,4 +1,4 @@
-//! The `/metrics` (Prometheus) and `/health` endpoint.
+//! The `/metrics` (Prometheus), `/health` (liveness) and `/ready` (readiness) endpoints.
 //!
 //! Hand-written on tokio: two fixed GET paths, one request per connection, bounded in size
 //! and time. An HTTP framework (hyper/axum) would add a large dependency tree for that.
@@ -46,7 +46,9 @@ pub async fn serve(
                             zones.sort();
                             ("200 OK", metrics.render(&zones) + &crate::secondary::hooks::metrics_text())
                         }
-                        "/health" | "/ready" => crate::secondary::hooks::health()
+                        // Liveness: this thread answers, so the process serves.
+                        "/health" => ("200 OK", "ok\n".to_string()),
+                        "/ready" => crate::secondary::hooks::readiness()
                             .unwrap_or(("200 OK", "ok\n".to_string())),
                         _ => ("404 Not Found", "not found\n".to_string()),
                     };

@@ -171,7 +171,8 @@ pub fn dnsd_metrics_port() -> ContainerPort {
 }
 
 /// Readiness: `/ready` answers 200 once every followed zone has a version (from disk or a
-/// transfer), so a new pod joins the Service only when it can answer.
+/// transfer) or has failed a transfer, so a new pod joins the Service only when it can
+/// answer; dnsd latches it, so zones added later never take the replicas out together.
 pub fn dnsd_readiness() -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
@@ -186,9 +187,9 @@ pub fn dnsd_readiness() -> Probe {
     }
 }
 
-/// Liveness: `/health`. dnsd answers it like `/ready` today (503 while a zone waits for its
-/// first transfer), so the threshold is generous: 30 s of failures at start (a large first
-/// AXFR) and 60 s later before the kubelet restarts the pod, which then serves from disk.
+/// Liveness: `/health`, 200 whenever dnsd's HTTP thread answers (it never looks at zones:
+/// a restart cures no transfer). The threshold stays generous (30 s at start, then 60 s of
+/// failures) because a restart costs a reload of every zone from disk.
 pub fn dnsd_liveness() -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
