@@ -34,7 +34,7 @@ use crate::error::{Error, Result};
 use crate::resources::FIELD_MANAGER;
 
 /// Reconciles in flight per controller (kube-runtime's default is unbounded).
-pub const CONCURRENCY: u16 = 16;
+pub const CONCURRENCY: u16 = 4;
 /// Safety-net resync of healthy objects (events drive everything else).
 pub const RESYNC: Duration = Duration::from_secs(600);
 /// First retry delay; doubles per consecutive failure up to [`MAX_BACKOFF`].
@@ -189,9 +189,16 @@ pub fn fingerprint<T: Hash + ?Sized>(parts: &T) -> Option<u64> {
     Some(h.finish())
 }
 
+/// Called with each object the reflector stores (`true`: deleted), before the taps see it.
+pub type Hook<K> = Option<Box<dyn Fn(&K, bool) + Send + Sync>>;
+
 /// Starts a reflector for `K` on all namespaces; returns its store, its [`Tap`] with `taps`
 /// receivers, and the task (runs until aborted).
-pub fn reflect<K>(client: &Client, taps: usize) -> (Store<K>, Tap<K>, tokio::task::JoinHandle<()>)
+pub fn reflect<K>(
+    client: &Client,
+    taps: usize,
+    hook: Hook<K>,
+) -> (Store<K>, Tap<K>, tokio::task::JoinHandle<()>)
 where
     K: Resource<DynamicType = ()>
         + Clone
@@ -212,8 +219,16 @@ where
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
             let obj = match ev {
-                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => o,
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
+                    if let Some(h) = &hook {
+                        h(&o, false);
+                    }
+                    o
+                }
                 Ok(watcher::Event::Delete(mut o)) => {
+                    if let Some(h) = &hook {
+                        h(&o, true);
+                    }
                     // Gone without a finalizer: mark it so predicates see a change.
                     if o.meta().deletion_timestamp.is_none() {
                         o.meta_mut().deletion_timestamp =
@@ -259,7 +274,18 @@ pub async fn start_stores(
     let mut tasks = Vec::new();
     macro_rules! r {
         ($t:ty, $n:expr) => {{
-            let (s, tap, t) = reflect::<$t>(client, $n);
+            let (s, tap, t) = reflect::<$t>(client, $n, None);
+            tasks.push(t);
+            (s, tap)
+        }};
+    }
+    let claims = Arc::new(crate::context::ClaimIndex::default());
+    // Record kinds: also kept in the claim index.
+    macro_rules! rec {
+        ($t:ty) => {{
+            let c = claims.clone();
+            let hook: Hook<$t> = Some(Box::new(move |r: &$t, deleted| c.update(r, deleted)));
+            let (s, tap, t) = reflect::<$t>(client, 2, hook);
             tasks.push(t);
             (s, tap)
         }};
@@ -267,14 +293,14 @@ pub async fn start_stores(
     let (clusters, _) = r!(bindy_crds::Bind9Cluster, 0);
     let (instances, t_instances) = r!(bindy_crds::Bind9Instance, 1);
     let (zones, t_zones) = r!(bindy_crds::DNSZone, 9);
-    let (a, t_a) = r!(bindy_crds::ARecord, 2);
-    let (aaaa, t_aaaa) = r!(bindy_crds::AAAARecord, 2);
-    let (cname, t_cname) = r!(bindy_crds::CNAMERecord, 2);
-    let (mx, t_mx) = r!(bindy_crds::MXRecord, 2);
-    let (txt, t_txt) = r!(bindy_crds::TXTRecord, 2);
-    let (ns, t_ns) = r!(bindy_crds::NSRecord, 2);
-    let (srv, t_srv) = r!(bindy_crds::SRVRecord, 2);
-    let (caa, t_caa) = r!(bindy_crds::CAARecord, 2);
+    let (a, t_a) = rec!(bindy_crds::ARecord);
+    let (aaaa, t_aaaa) = rec!(bindy_crds::AAAARecord);
+    let (cname, t_cname) = rec!(bindy_crds::CNAMERecord);
+    let (mx, t_mx) = rec!(bindy_crds::MXRecord);
+    let (txt, t_txt) = rec!(bindy_crds::TXTRecord);
+    let (ns, t_ns) = rec!(bindy_crds::NSRecord);
+    let (srv, t_srv) = rec!(bindy_crds::SRVRecord);
+    let (caa, t_caa) = rec!(bindy_crds::CAARecord);
     let stores = Stores {
         clusters,
         instances,
@@ -288,6 +314,7 @@ pub async fn start_stores(
             ns,
             srv,
             caa,
+            claims,
         },
     };
     let taps = Taps {

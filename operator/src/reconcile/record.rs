@@ -100,16 +100,17 @@ async fn run<K>(
 ) where
     K: DnsRecord + kube::Resource<Scope = kube::core::NamespaceResourceScope>,
 {
-    let by_zone = store.clone();
+    let claims = ctx.stores.records.claims.clone();
+    let kind = crate::resources::zone::kind_name::<K>();
     Controller::for_stream(records, store)
         .with_config(kube::runtime::Config::default().concurrency(super::CONCURRENCY))
         // A zone's placement (primaries, secondaries, re-creation) re-pushes its records.
         .watches_stream(zones, move |z| {
-            by_zone
-                .state()
-                .iter()
-                .filter(|r| refers_to(r.zone_ref(), &z))
-                .map(|r| ObjectRef::from_obj(r.as_ref()))
+            claims
+                .claimed_by(&z)
+                .into_iter()
+                .filter(|(k, _, _)| *k == kind)
+                .map(|(_, ns, name)| ObjectRef::new(&name).within(&ns))
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(stop)
