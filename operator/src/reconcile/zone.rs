@@ -45,19 +45,20 @@ use crate::resources::zone::{
 };
 use crate::resources::{ANNOTATION_ZONE_EPOCH, FINALIZER_ZONE};
 
-/// Zones a record change concerns: zones of its namespace that select it, and its current zone.
+/// Zones a record change concerns: its current zone when it is claimed (a claimed record is
+/// never taken by another zone, so the others need no reconcile), else the zones of its
+/// namespace that select it.
 fn zones_for_record<K: DnsRecord>(zones: &Store<DNSZone>, r: &K) -> Vec<ObjectRef<DNSZone>> {
+    if let Some(zr) = r.zone_ref() {
+        return vec![ObjectRef::new(&zr.name).within(&zr.namespace)];
+    }
     let ns = r.namespace();
-    let mut out: Vec<ObjectRef<DNSZone>> = zones
+    zones
         .state()
         .iter()
         .filter(|z| z.namespace() == ns && zone_selects_labels(z, r.labels()))
         .map(|z| ObjectRef::from_obj(z.as_ref()))
-        .collect();
-    if let Some(zr) = r.zone_ref() {
-        out.push(ObjectRef::new(&zr.name).within(&zr.namespace));
-    }
-    out
+        .collect()
 }
 
 /// Zone trigger: spec, finalizers, deletion, labels and annotations (except the epoch the
