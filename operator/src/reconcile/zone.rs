@@ -61,6 +61,9 @@ fn zones_for_record<K: DnsRecord>(zones: &Store<DNSZone>, r: &K) -> Vec<ObjectRe
         .collect()
 }
 
+/// Record claims (`status.zoneRef` patches) one zone reconcile sends concurrently.
+const CLAIMS_IN_FLIGHT: usize = 8;
+
 /// Zone trigger: spec, finalizers, deletion, labels and annotations (except the epoch the
 /// zone writes itself). Status is the controller's own output and never re-triggers it.
 pub fn zone_trigger(z: &DNSZone) -> Option<u64> {
@@ -496,8 +499,16 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
     let sel = select(zone, &entry_refs);
     let by_key = entries_by_key(&entries);
     let zref = zone_ref_of(zone);
-    for key in &sel.to_claim {
-        set_zone_ref(ctx, key, Some(&zref)).await?;
+    // Claims are independent status patches: up to CLAIMS_IN_FLIGHT at once, so a zone that
+    // selects many new records waits for a few API round trips, not one per record.
+    for batch in sel.to_claim.chunks(CLAIMS_IN_FLIGHT) {
+        let mut patches = Vec::with_capacity(batch.len());
+        for key in batch {
+            patches.push(set_zone_ref(ctx, key, Some(&zref)));
+        }
+        for r in futures::future::join_all(patches).await {
+            r?;
+        }
     }
     for key in &sel.to_release {
         if let Some(e) = by_key.get(key) {
