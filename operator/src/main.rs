@@ -77,6 +77,9 @@ struct Args {
 fn main() {
     let args = Args::parse();
     telemetry::init(args.log_format, "info,kube_runtime=warn");
+    // kube's TLS stack (rustls) panics at the first client without a process-wide crypto
+    // provider; an Err only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
