@@ -45,14 +45,14 @@ async fn answers(server: SocketAddr, owner: &str) -> bool {
     )
 }
 
-async fn wait_answer(server: SocketAddr, owner: &str, t0: Instant) -> Duration {
+async fn wait_answer(server: SocketAddr, owner: &str, t0: Instant, role: &str) -> Duration {
     while t0.elapsed() < T {
         if answers(server, owner).await {
             return t0.elapsed();
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    panic!("{owner} not answered by {server} within {T:?}");
+    panic!("{owner} not answered by the {role} {server} within {T:?}");
 }
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -277,8 +277,8 @@ async fn record_latency_and_scale() {
                 "web",
             ))
             .await;
-        on_p.push(wait_answer(primary, &owner, t0).await);
-        on_s.push(wait_answer(secondary, &owner, t0).await);
+        on_p.push(wait_answer(primary, &owner, t0, "primary").await);
+        on_s.push(wait_answer(secondary, &owner, t0, "secondary").await);
     }
     println!(
         "BENCH record create -> answer over {n} records: primary p50 {:?} p99 {:?}; BIND9 secondary p50 {:?} p99 {:?}",
