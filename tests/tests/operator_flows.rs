@@ -170,7 +170,15 @@ async fn zone_records_and_secondary_ip_change() {
     })
     .await
     .expect("after the winner is deleted, the other record is published");
-    assert!(wait_for(&recs, "www", T, |_| false).await.is_none());
+    // The winner's finalizer ran: the object is gone (polled, not waited out).
+    let gone = eventually(T, || async {
+        matches!(recs.get_opt("www").await, Ok(None)).then_some(())
+    })
+    .await;
+    assert!(
+        gone.is_some(),
+        "the deleted winner is still present after {T:?}"
+    );
 
     // Secondary IP change: the pod is recreated on a new loopback IP; the zone's
     // secondaryIps, the primary's also-notify and the catalog follow.

@@ -72,6 +72,11 @@ pub fn backoff_delay(n: u32) -> Duration {
     (BASE_BACKOFF * factor as u32).min(MAX_BACKOFF)
 }
 
+/// A 409 from the API server: our write lost a resourceVersion race and will be redone.
+fn is_conflict(err: &Error) -> bool {
+    matches!(err, Error::Kube(kube::Error::Api(s)) if s.code == 409)
+}
+
 /// Controller error policy: exponential backoff per object, long delay for permanent errors.
 pub fn error_policy<K: Resource<DynamicType = ()>>(
     obj: Arc<K>,
@@ -89,7 +94,13 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
         *n
     };
     let delay = backoff_delay(n);
-    tracing::info!(object = %obj_key(obj.as_ref()), error = %err, attempt = n, ?delay, "reconcile failed, retrying");
+    if is_conflict(err) {
+        // Optimistic concurrency doing its job (another write won the resourceVersion race):
+        // routine, so only visible at debug.
+        tracing::debug!(object = %obj_key(obj.as_ref()), attempt = n, ?delay, "write conflict, retrying");
+    } else {
+        tracing::info!(object = %obj_key(obj.as_ref()), error = %err, attempt = n, ?delay, "reconcile failed, retrying");
+    }
     Action::requeue(delay)
 }
 
@@ -513,5 +524,22 @@ mod tests {
             detail: String::new(),
         };
         assert!(!retry_helps(&conflict));
+        assert!(
+            !is_conflict(&conflict),
+            "a DNS-level conflict is not an API 409"
+        );
+    }
+
+    #[test]
+    fn api_409_is_a_routine_conflict() {
+        let status = |code: u16| {
+            Error::Kube(kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })))
+        };
+        assert!(is_conflict(&status(409)));
+        assert!(retry_helps(&status(409)));
+        assert!(!is_conflict(&status(500)));
     }
 }
