@@ -120,6 +120,8 @@ async fn zone_records_and_secondary_ip_change() {
     );
 
     // Record addition: create → dig answers on primary and secondary.
+    // (A catalog NOTIFY may have met the secondary before it loaded the catalog: NOTAUTH.)
+    let notify_errors = bind_ops(&op.metrics, "notify", "error");
     let t0 = Instant::now();
     let _r: ARecord = bed
         .create(a_record("www", "www", "192.0.2.10", "web"))
@@ -147,6 +149,17 @@ async fn zone_records_and_secondary_ip_change() {
     );
     assert_eq!(rv["status"]["zoneRef"]["name"], "example");
     assert_eq!(rv["status"]["fqdn"], "www.example.com.");
+    // The operator's own NOTIFY for the record (signed with the transfer key, from an address
+    // that is no primary) was accepted by the BIND9 secondary.
+    assert!(
+        bind_ops(&op.metrics, "notify", "ok") > 0,
+        "operator NOTIFY sent"
+    );
+    assert_eq!(
+        bind_ops(&op.metrics, "notify", "error"),
+        notify_errors,
+        "the secondary refused the operator's NOTIFY for the record"
+    );
 
     // A second object claiming www/A loses with a clear condition; the RRset is untouched.
     let _dup: ARecord = bed

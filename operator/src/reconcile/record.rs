@@ -339,14 +339,17 @@ where
             }
         }
         if changed && !t.secondaries.is_empty() {
-            for (_, r) in notify_all(
+            for (to, r) in notify_all(
                 &t.secondaries,
                 &origin,
-                Some(&t.key.update),
+                Some(&t.key.transfer),
                 ctx.dns_timeout,
             )
             .await
             {
+                if let Err(e) = &r {
+                    tracing::info!(secondary = %to, error = %e, "NOTIFY not accepted (the SOA refresh still catches up)");
+                }
                 ctx.metrics.bind_op("notify", r.is_ok());
             }
         }
@@ -401,14 +404,17 @@ where
         ctx.metrics.bind_op("delete", r.is_ok());
         r?;
     }
-    for (_, r) in notify_all(
+    for (to, r) in notify_all(
         &t.secondaries,
         &origin,
-        Some(&t.key.update),
+        Some(&t.key.transfer),
         ctx.dns_timeout,
     )
     .await
     {
+        if let Err(e) = &r {
+            tracing::info!(secondary = %to, error = %e, "NOTIFY not accepted (the SOA refresh still catches up)");
+        }
         ctx.metrics.bind_op("notify", r.is_ok());
     }
     Ok(Action::await_change())

@@ -419,14 +419,17 @@ async fn apply_zone(zone: &DNSZone, ctx: &Context) -> Result<Action> {
                     .iter()
                     .map(|ip| SocketAddr::new(*ip, port))
                     .collect();
-                for (_, r) in notify_all(
+                for (to, r) in notify_all(
                     &targets,
                     &ctx.settings.catalog,
-                    Some(&p.keys.update),
+                    Some(&p.keys.transfer),
                     ctx.dns_timeout,
                 )
                 .await
                 {
+                    if let Err(e) = &r {
+                        tracing::info!(secondary = %to, error = %e, "NOTIFY not accepted (the SOA refresh still catches up)");
+                    }
                     ctx.metrics.bind_op("notify", r.is_ok());
                 }
             }
@@ -813,7 +816,7 @@ async fn cleanup(zone: &DNSZone, ctx: &Context) -> Result<Action> {
         notify_all(
             &targets,
             &ctx.settings.catalog,
-            Some(&p.keys.update),
+            Some(&p.keys.transfer),
             ctx.dns_timeout,
         )
         .await;

@@ -154,7 +154,9 @@ pub fn named_conf(inp: &InstanceInputs<'_>) -> Result<String> {
     transfer.retain(|a| *a != Acl::None);
     transfer.push(Acl::Key(TRANSFER_KEY.into()));
     conf.allow_transfer = transfer.clone();
-    conf.allow_notify = vec![Acl::Key(UPDATE_KEY.into())];
+    // The operator signs its NOTIFYs with the transfer key (the key every secondary holds
+    // anyway); the UPDATE key stays accepted for replicas of an older operator mid-upgrade.
+    conf.allow_notify = vec![Acl::Key(UPDATE_KEY.into()), Acl::Key(TRANSFER_KEY.into())];
     conf.keys = inp.keys.all().into_iter().cloned().collect();
     conf.controls = Some(Controls {
         listen: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), inp.settings.rndc_port),

@@ -7,13 +7,14 @@
 //!   BIND9 secondary's `catalog-zones` gets), transferred with the transfer key. Every member
 //!   zone the catalog lists is followed with no per-zone configuration.
 //! - The key file (`tsig.key` in the Secret [`dnsd_secret_name`], owned by the instance,
-//!   mounted read-only; never in the ConfigMap, never logged): the transfer key first (dnsd
-//!   signs SOA queries and transfers with its file's first key, and the catalog names it) and
-//!   the operator's NOTIFY key, so dnsd accepts the operator's own NOTIFY (sent from the
-//!   operator's pod right after each UPDATE, hence `notify_keys`: a signed NOTIFY counts from
-//!   any address). The rndc key is NOT given to dnsd pods: they face the internet. A Secret of
-//!   its own (rather than a projection of the cluster's `keys.conf`, which holds all three keys)
-//!   is what keeps it out; it is created once (the operator's RBAC grants get/create on Secrets).
+//!   mounted read-only; never in the ConfigMap, never logged): the transfer key only. dnsd
+//!   signs SOA queries and transfers with it, and accepts the operator's own NOTIFY signed with
+//!   it (sent from the operator's pod right after each UPDATE, hence `notify_keys`: a signed
+//!   NOTIFY counts from any address). Neither the UPDATE key (it can rewrite every zone on the
+//!   primaries) nor the rndc key is given to dnsd pods: they face the internet. A Secret of its
+//!   own (rather than a projection of the cluster's `keys.conf`, which holds all three keys)
+//!   is what keeps them out; it is created once (the operator's RBAC grants get/create on
+//!   Secrets).
 //! - Paths (key file, state dir) are flags, not TOML: the test bed remaps mounted paths in
 //!   args, and the TOML then holds only what changes with the cluster.
 //! - State on the PVC (`/var/lib/dnsd`): every zone version, served at start before any
@@ -36,7 +37,7 @@ use kube::ResourceExt;
 
 use super::{child_labels, secondary_primaries, InstanceInputs};
 use crate::error::{Error, Result};
-use crate::resources::keys::{TRANSFER_KEY, UPDATE_KEY};
+use crate::resources::keys::TRANSFER_KEY;
 
 /// dnsd's read-only configuration folder (the ConfigMap).
 pub const DNSD_CONFIG_DIR: &str = "/etc/dnsd";
@@ -78,7 +79,7 @@ pub fn dnsd_conf(inp: &InstanceInputs<'_>) -> Result<String> {
          metrics = {metrics}\n\
          \n\
          [secondary]\n\
-         # signed NOTIFYs with these keys are accepted from any address (the operator's own)\n\
+         # NOTIFYs signed with this key are accepted from any address (the operator's own)\n\
          notify_keys = [{keys}]\n\
          \n\
          [[secondary.catalog]]\n\
@@ -87,20 +88,16 @@ pub fn dnsd_conf(inp: &InstanceInputs<'_>) -> Result<String> {
          key = {key}\n",
         listen = toml_str(&format!("0.0.0.0:{}", inp.settings.dns_port)),
         metrics = toml_str(&format!("0.0.0.0:{DNSD_METRICS_PORT}")),
-        keys = list(vec![toml_str(TRANSFER_KEY), toml_str(UPDATE_KEY)]),
+        keys = toml_str(TRANSFER_KEY),
         catalog = toml_str(&inp.settings.catalog),
         primaries = list(primaries.iter().map(|p| toml_str(&p.to_string())).collect()),
         key = toml_str(TRANSFER_KEY),
     ))
 }
 
-/// The key file dnsd reads (`tsig-keygen` format): transfer key first, then the NOTIFY key.
+/// The key file dnsd reads (`tsig-keygen` format): the transfer key alone.
 pub fn dnsd_key_file(inp: &InstanceInputs<'_>) -> String {
-    format!(
-        "{}{}",
-        inp.keys.transfer.named_conf(),
-        inp.keys.update.named_conf()
-    )
+    inp.keys.transfer.named_conf()
 }
 
 /// The instance's key Secret (`tsig.key`), owned by the instance.
