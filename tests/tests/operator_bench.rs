@@ -20,46 +20,11 @@ mod operator_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bindy_crds::{ARecord, Bind9Cluster, Bind9Instance, DNSZone, RecordType};
-use bindy_operator::bind9::update::Updater;
-use bindy_operator::bind9::wire::DnsConnection;
+use bindy_crds::{ARecord, Bind9Cluster, Bind9Instance, DNSZone};
 use kube::api::{Api, PostParams};
 use operator_support::*;
 
 const T: Duration = Duration::from_secs(60);
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn answers(server: SocketAddr, owner: &str) -> bool {
-    let Ok(mut conn) = DnsConnection::connect(server, None, Duration::from_secs(1)).await else {
-        return false;
-    };
-    matches!(
-        Updater::query(&mut conn, "example.com", owner, RecordType::A).await,
-        Ok(Some(_))
-    )
-}
-
-async fn wait_answer(server: SocketAddr, owner: &str, t0: Instant, role: &str) -> Duration {
-    while t0.elapsed() < T {
-        if answers(server, owner).await {
-            return t0.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("{owner} not answered by the {role} {server} within {T:?}");
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
-}
 
 /// `VmRSS` and `VmHWM` (peak) of a process, in MiB.
 fn rss_mib(pid: &str) -> (f64, f64) {
@@ -264,33 +229,28 @@ async fn record_latency_and_scale() {
     .expect("secondary serves the zone");
     let secondary: SocketAddr = format!("{sip}:53").parse().unwrap();
 
-    let n = env("BENCH_RECORDS", 100);
-    let (mut on_p, mut on_s) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        let owner = format!("b{i}");
-        let t0 = Instant::now();
-        let _r: ARecord = bed
-            .create(a_record(
-                &owner,
-                &owner,
-                &format!("198.51.100.{}", i % 250 + 1),
-                "web",
-            ))
-            .await;
-        on_p.push(wait_answer(primary, &owner, t0, "primary").await);
-        on_s.push(wait_answer(secondary, &owner, t0, "secondary").await);
-    }
+    let n = env_usize("BENCH_RECORDS", 100);
+    let mut lat = record_latencies(
+        &bed,
+        &[("primary", primary), ("secondary", secondary)],
+        n,
+        T,
+    )
+    .await;
+    let [on_p, on_s] = &mut lat[..] else {
+        unreachable!("one series per server")
+    };
     println!(
         "BENCH record create -> answer over {n} records: primary p50 {:?} p99 {:?}; BIND9 secondary p50 {:?} p99 {:?}",
-        pct(&mut on_p, 0.5),
-        pct(&mut on_p, 0.99),
-        pct(&mut on_s, 0.5),
-        pct(&mut on_s, 0.99)
+        pct(on_p, 0.5),
+        pct(on_p, 0.99),
+        pct(on_s, 0.5),
+        pct(on_s, 0.99)
     );
 
     // Scale: many zones, many records, created in parallel bursts.
-    let zones_n = env("BENCH_ZONES", 100);
-    let per = env("BENCH_PER_ZONE", 10);
+    let zones_n = env_usize("BENCH_ZONES", 100);
+    let per = env_usize("BENCH_PER_ZONE", 10);
     let t0 = Instant::now();
     let zone_objs = (0..zones_n)
         .map(|z| {
@@ -320,7 +280,7 @@ async fn record_latency_and_scale() {
     let recs = bed.api::<ARecord>();
     let total = n + zones_n * per;
     // Polled once a second: a list of 10 000 records is itself work for the double.
-    let deadline = Duration::from_secs(env("BENCH_DEADLINE_SECS", 1200) as u64);
+    let deadline = Duration::from_secs(env_usize("BENCH_DEADLINE_SECS", 1200) as u64);
     let mut done = None;
     let mut peak = 0.0f64;
     while t0.elapsed() < deadline {

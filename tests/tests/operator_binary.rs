@@ -20,12 +20,7 @@ const T: Duration = Duration::from_secs(30);
 
 /// `target/<profile>/bindy`, built by `cargo build --workspace` (CI builds all targets first).
 fn bindy_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BINDY_OPERATOR_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("bindy");
-    p.exists().then_some(p)
+    workspace_bin("bindy", "BINDY_OPERATOR_BIN")
 }
 
 /// GET `path` on `addr`; the status line, or None when nothing answers (bounded: 2 s).

@@ -20,12 +20,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bindy_crds::{ARecord, Bind9Cluster, Bind9Instance, DNSZone, RecordType};
+use bindy_crds::{ARecord, Bind9Cluster, Bind9Instance, DNSZone};
 use bindy_kube_double::agent::command::{CommandRuntime, Readiness};
 use bindy_kube_double::agent::named::NamedRuntime;
 use bindy_kube_double::agent::{AgentConfig, NodeAgent, Runtime};
-use bindy_operator::bind9::update::Updater;
-use bindy_operator::bind9::wire::DnsConnection;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::api::DeleteParams;
 use operator_support::*;
@@ -34,12 +32,7 @@ use serde_json::{json, Value};
 const T: Duration = Duration::from_secs(40);
 
 fn dnsd_bin() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BINDY_DNSD_BIN") {
-        return Some(PathBuf::from(p));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("dnsd");
-    p.exists().then_some(p)
+    workspace_bin("dnsd", "BINDY_DNSD_BIN")
 }
 
 /// The bed with named AND dnsd runtimes, or None (outside CI) when a tool is missing.
@@ -70,28 +63,6 @@ fn dnsd_instance(name: &str, cluster: &str) -> Value {
         "metadata": {"name": name},
         "spec": {"clusterRef": cluster, "role": "secondary", "server": "dnsd", "replicas": 1}
     })
-}
-
-/// Does `server` answer `owner`.example.com A (TCP, one query)?
-async fn answers(server: SocketAddr, owner: &str) -> bool {
-    let Ok(mut conn) = DnsConnection::connect(server, None, Duration::from_secs(1)).await else {
-        return false;
-    };
-    matches!(
-        Updater::query(&mut conn, "example.com", owner, RecordType::A).await,
-        Ok(Some(_))
-    )
-}
-
-/// Time from `t0` until `server` answers `owner` (polled every millisecond, bounded by `T`).
-async fn wait_answer(server: SocketAddr, owner: &str, t0: Instant) -> Option<Duration> {
-    while t0.elapsed() < T {
-        if answers(server, owner).await {
-            return Some(t0.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    None
 }
 
 /// The cluster (1 BIND9 primary), the dnsd instance and the zone, all Ready; returns the
@@ -216,7 +187,9 @@ async fn dnsd_tier_follows_the_cluster_and_answers_records() {
     let _r: ARecord = bed
         .create(a_record("www", "www", "192.0.2.10", "web"))
         .await;
-    let first = wait_answer(dns, "www", t0).await.expect("dnsd answers www");
+    let first = wait_answer(dns, "www", t0, T)
+        .await
+        .expect("dnsd answers www");
     assert_eq!(
         dig(&dip, "www.example.com", "A").unwrap(),
         ["192.0.2.10"],
@@ -226,7 +199,7 @@ async fn dnsd_tier_follows_the_cluster_and_answers_records() {
     let _r: ARecord = bed
         .create(a_record("api", "api", "192.0.2.30", "web"))
         .await;
-    let second = wait_answer(dns, "api", t0)
+    let second = wait_answer(dns, "api", t0, T)
         .await
         .expect("a second record reaches dnsd");
     println!("record create -> dnsd answer: first {first:?}, second {second:?}");
@@ -271,7 +244,7 @@ async fn dnsd_tier_follows_the_cluster_and_answers_records() {
     let _r: ARecord = bed
         .create(a_record("mail", "mail", "192.0.2.25", "web"))
         .await;
-    let third = wait_answer(dns2, "mail", t0)
+    let third = wait_answer(dns2, "mail", t0, T)
         .await
         .expect("a record reaches the restarted dnsd pod");
     println!("record create -> answer on the restarted dnsd pod: {third:?}");
@@ -411,12 +384,6 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(out)
 }
 
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --ignored --nocapture"]
 async fn record_create_to_dnsd_answer_latency() {
@@ -432,36 +399,18 @@ async fn record_create_to_dnsd_answer_latency() {
     })
     .await
     .expect("dnsd serves the zone");
-    let n: usize = std::env::var("BENCH_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let (mut on_p, mut on_d) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        let owner = format!("b{i}");
-        let t0 = Instant::now();
-        let _r: ARecord = bed
-            .create(a_record(
-                &owner,
-                &owner,
-                &format!("198.51.100.{}", i % 250 + 1),
-                "web",
-            ))
-            .await;
-        on_p.push(
-            wait_answer(primary, &owner, t0)
-                .await
-                .expect("primary answers"),
-        );
-        on_d.push(wait_answer(dns, &owner, t0).await.expect("dnsd answers"));
-    }
+    let n = env_usize("BENCH_RECORDS", 100);
+    let mut lat = record_latencies(&bed, &[("primary", primary), ("dnsd pod", dns)], n, T).await;
+    let [on_p, on_d] = &mut lat[..] else {
+        unreachable!("one series per server")
+    };
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "record create -> answer over {n} records: primary p50 {:?} p99 {:?}; dnsd p50 {:?} p99 {:?} (loadavg {})",
-        pct(&mut on_p, 0.5),
-        pct(&mut on_p, 0.99),
-        pct(&mut on_d, 0.5),
-        pct(&mut on_d, 0.99),
+        pct(on_p, 0.5),
+        pct(on_p, 0.99),
+        pct(on_d, 0.5),
+        pct(on_d, 0.99),
         load.trim()
     );
     assert_eq!(on_d.len(), n);

@@ -3,12 +3,17 @@
 //! operator itself in-process (the same `run_operator` the `bindy` binary runs).
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bindy_crds::{ARecord, RecordType};
 use bindy_kube_double::agent::named::NamedRuntime;
 use bindy_kube_double::agent::{AgentConfig, NodeAgent, Runtime};
 use bindy_kube_double::ApiServerDouble;
+use bindy_operator::bind9::update::Updater;
+use bindy_operator::bind9::wire::DnsConnection;
 use bindy_operator::leader::LeaseSettings;
 use bindy_operator::metrics::Metrics;
 use bindy_operator::reconcile::run_operator;
@@ -259,4 +264,88 @@ pub fn a_record(name: &str, owner: &str, ip: &str, app: &str) -> Value {
 /// The first pod IP of an instance's status.
 pub fn pod_ip(instance: &Value) -> Option<String> {
     instance["status"]["podIps"][0].as_str().map(str::to_string)
+}
+
+/// Does `server` answer `owner`.example.com A (TCP, one query)?
+pub async fn answers(server: SocketAddr, owner: &str) -> bool {
+    let Ok(mut conn) = DnsConnection::connect(server, None, Duration::from_secs(1)).await else {
+        return false;
+    };
+    matches!(
+        Updater::query(&mut conn, "example.com", owner, RecordType::A).await,
+        Ok(Some(_))
+    )
+}
+
+/// Time from `t0` until `server` answers `owner` (polled every millisecond, bounded by
+/// `deadline`).
+pub async fn wait_answer(
+    server: SocketAddr,
+    owner: &str,
+    t0: Instant,
+    deadline: Duration,
+) -> Option<Duration> {
+    while t0.elapsed() < deadline {
+        if answers(server, owner).await {
+            return Some(t0.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// The `p` quantile (0..=1) of `v` (sorted in place).
+pub fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+/// A `usize` from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Creates `n` ARecords `b{i}` one after another and measures, for each, the time from its
+/// create to an answer by each of `servers` (role, address); one series per server.
+pub async fn record_latencies(
+    bed: &Bed,
+    servers: &[(&str, SocketAddr)],
+    n: usize,
+    deadline: Duration,
+) -> Vec<Vec<Duration>> {
+    let mut series = vec![Vec::with_capacity(n); servers.len()];
+    for i in 0..n {
+        let owner = format!("b{i}");
+        let t0 = Instant::now();
+        let _r: ARecord = bed
+            .create(a_record(
+                &owner,
+                &owner,
+                &format!("198.51.100.{}", i % 250 + 1),
+                "web",
+            ))
+            .await;
+        for ((role, server), s) in servers.iter().zip(series.iter_mut()) {
+            let took = wait_answer(*server, &owner, t0, deadline).await;
+            s.push(took.unwrap_or_else(|| {
+                panic!("{owner} not answered by the {role} {server} within {deadline:?}")
+            }));
+        }
+    }
+    series
+}
+
+/// A workspace binary beside the test's own (`target/<profile>/NAME`, built by
+/// `cargo build --workspace`), or the path in `env_var`.
+pub fn workspace_bin(name: &str, env_var: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var) {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join(name);
+    p.exists().then_some(p)
 }
